@@ -1,0 +1,63 @@
+// swift-tools-version:6.2
+// Pinhole: a Thumbor-compatible thumbnail service on libvips.
+// Layers point down only: pinhole (CLI) → ThumbnailService → Imaging → Vips → CVipsShim/CVips.
+// ThumborURL stands alone (grammar, signer, URL builder) and is used by the service and the CLI.
+import PackageDescription
+
+let package = Package(
+    name: "Pinhole",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pinhole", targets: ["pinhole"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: [.defaults, "YAML"]),
+    ],
+    targets: [
+        // libvips as a system library (Debian: libvips-dev).
+        .systemLibrary(name: "CVips", pkgConfig: "vips", providers: [.apt(["libvips-dev"])]),
+        // Fixed-arity wrappers around libvips' variadic calls: the only C Pinhole writes.
+        .target(name: "CVipsShim", dependencies: ["CVips"]),
+        // The owning Swift image type; nothing above this target sees a pointer.
+        .target(name: "Vips", dependencies: ["CVips", "CVipsShim"]),
+        // Thumbor's URL grammar, signer and URL builder; no image or network code.
+        .target(name: "ThumborURL", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Thumbor's transform math as a plan of named steps, executed on Vips.
+        .target(name: "Imaging", dependencies: ["Vips", "ThumborURL"]),
+        // The HTTP service: routes, loaders, responses, configuration.
+        .target(name: "ThumbnailService", dependencies: [
+            "Imaging", "ThumborURL", "Vips",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "_NIOFileSystem", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Configuration", package: "swift-configuration"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
+        .executableTarget(name: "pinhole", dependencies: [
+            "ThumbnailService", "ThumborURL", "Imaging",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "VipsTests", dependencies: ["Vips"]),
+        .testTarget(name: "ThumborURLTests", dependencies: ["ThumborURL"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Vips", "ThumborURL"]),
+        .testTarget(name: "ThumbnailServiceTests", dependencies: [
+            "ThumbnailService",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+    ]
+)

@@ -1,0 +1,42 @@
+// Fixed-arity wrappers around libvips' variadic API (Swift cannot call C variadics).
+// Every function returns 0 on success, -1 on failure with libvips' error buffer set,
+// unless it says otherwise. Output images are owned by the caller (g_object_unref).
+#ifndef CVIPS_SHIM_H
+#define CVIPS_SHIM_H
+#include <stddef.h>
+#include <vips/vips.h>
+
+/* VIPS_INIT (a macro with an ABI check), then process-wide settings for a server. */
+int cvips_init(const char *argv0);
+void cvips_configure(int concurrency, int block_untrusted);
+void cvips_set_operation_blocked(const char *name, int blocked);
+/* Copies and clears the process-global error buffer; free with g_free. */
+char *cvips_error_take(void);
+
+/* Opens an image lazily from memory (the buffer is NOT copied: keep it alive).
+   options is a libvips option string for the chosen loader, e.g. "shrink=4". */
+VipsImage *cvips_open_buffer(const void *buf, size_t len, const char *options, int sequential, int fail_on);
+/* Loader name ("jpegload_buffer", …) or NULL when not an image libvips can read. */
+const char *cvips_find_loader(const void *buf, size_t len);
+int cvips_orientation(VipsImage *in);
+
+int cvips_crop(VipsImage *in, VipsImage **out, int left, int top, int width, int height);
+int cvips_resize(VipsImage *in, VipsImage **out, double hscale, double vscale);
+int cvips_flip(VipsImage *in, VipsImage **out, int horizontal);
+int cvips_autorot(VipsImage *in, VipsImage **out);
+int cvips_rot(VipsImage *in, VipsImage **out, int quarter_turns);
+int cvips_embed_extend(VipsImage *in, VipsImage **out, int x, int y, int width, int height);
+/* Colour: to 8-bit sRGB (or B_W for one-band images), honouring an embedded ICC profile. */
+int cvips_to_srgb(VipsImage *in, VipsImage **out, int keep_gray);
+int cvips_flatten(VipsImage *in, VipsImage **out, double r, double g, double b);
+int cvips_draw_rect(VipsImage *image, double r, double g, double b, int left, int top, int width, int height);
+int cvips_copy_memory(VipsImage *in, VipsImage **out);
+
+/* Savers: output buffer is g_malloc'd; free with g_free. */
+int cvips_jpegsave(VipsImage *in, int quality, int progressive, void **buf, size_t *len);
+int cvips_pngsave(VipsImage *in, int compression, void **buf, size_t *len);
+int cvips_webpsave(VipsImage *in, int quality, int lossless, void **buf, size_t *len);
+int cvips_gifsave(VipsImage *in, void **buf, size_t *len);
+int cvips_avifsave(VipsImage *in, int quality, void **buf, size_t *len);
+int cvips_jxlsave(VipsImage *in, int quality, void **buf, size_t *len);
+#endif

@@ -1,0 +1,174 @@
+import ThumborURL
+import Vips
+
+/// Why a render cannot be planned. Each case is a client error (4xx) with a short, true message.
+public enum PlanError: Error, Sendable, Equatable, CustomStringConvertible {
+    case sourceTooLarge(width: Int, height: Int, limit: Int)
+    case outputTooLarge(width: Int, height: Int, limit: Int)
+    case geometry(ThumborGeometry.Failure)
+
+    public var description: String {
+        switch self {
+        case let .sourceTooLarge(w, h, limit): return "source is \(w)x\(h), over the \(limit)-pixel limit"
+        case let .outputTooLarge(w, h, limit): return "requested output \(w)x\(h) is over the \(limit)-pixel limit"
+        case let .geometry(failure): return failure.description
+        }
+    }
+}
+
+/// One named step of a render, executed in order on libvips (imgproxy-style pipeline as data).
+public enum RenderStep: Sendable, Equatable, CustomStringConvertible {
+    /// Decode, letting the JPEG decoder shrink by this power of two (1 = full size).
+    case load(shrink: Int)
+    /// Crop in decoded (stored-orientation) pixels.
+    case crop(PixelRect)
+    /// Resize to exactly this size (stored orientation).
+    case resize(PixelSize)
+    /// Convert to 8-bit sRGB through any ICC profile (CMYK, 16-bit, linear float sources).
+    case toSRGB(keepGray: Bool)
+    /// Apply the EXIF orientation to the (small) result.
+    case autoOrient(Int)
+    case flip(horizontal: Bool)
+    /// Drop alpha onto a solid background for formats without alpha.
+    case flatten
+    case encode(SaveOptions)
+
+    public var description: String {
+        switch self {
+        case let .load(shrink): return "load(shrink: \(shrink))"
+        case let .crop(r): return "crop(left: \(r.left), top: \(r.top), width: \(r.width), height: \(r.height))"
+        case let .resize(s): return "resize(\(s.width)x\(s.height))"
+        case let .toSRGB(keepGray): return keepGray ? "toSRGB(keepGray)" : "toSRGB"
+        case let .autoOrient(o): return "autoOrient(exif: \(o))"
+        case let .flip(horizontal): return horizontal ? "flipHorizontally" : "flipVertically"
+        case .flatten: return "flatten"
+        case let .encode(options): return "encode(\(options))"
+        }
+    }
+}
+
+/// The full render of one request on one source: Thumbor's geometry, and the libvips steps that realise it.
+public struct RenderPlan: Sendable {
+    public var header: ImageHeader
+    /// The size Thumbor's math saw (after orientation and MAX_WIDTH/MAX_HEIGHT normalisation).
+    public var logicalSource: PixelSize
+    public var geometry: ThumborGeometry
+    public var outputFormat: ImageFormat
+    public var steps: [RenderStep]
+
+    public static func make(request: ThumborRequest, header: ImageHeader, settings: RenderSettings,
+                            outputFormat requestedFormat: ImageFormat? = nil) throws(PlanError) -> RenderPlan {
+        if header.width * header.height > settings.maxPixels || header.width > 1 << 24 || header.height > 1 << 24 {
+            throw .sourceTooLarge(width: header.width, height: header.height, limit: settings.maxPixels)
+        }
+        let orientation = Orientation(settings.respectOrientation ? header.orientation : 1)
+        let display = orientation.swapsAxes
+            ? PixelSize(width: header.height, height: header.width)
+            : PixelSize(width: header.width, height: header.height)
+
+        // Thumbor: clamp the requested size, then normalise (downscale) sources over MAX_WIDTH/MAX_HEIGHT.
+        var request = request
+        if settings.maxWidth > 0, case let .pixels(w) = request.width, w > settings.maxWidth { request.width = .pixels(settings.maxWidth) }
+        if settings.maxHeight > 0, case let .pixels(h) = request.height, h > settings.maxHeight { request.height = .pixels(settings.maxHeight) }
+        let logical = normalizedSize(display, settings: settings)
+        if logical != display, request.crop.isSet {
+            // normalize_crops: floor-scaled by new/original.
+            request.crop.left = request.crop.left * logical.width / display.width
+            request.crop.right = request.crop.right * logical.width / display.width
+            request.crop.top = request.crop.top * logical.height / display.height
+            request.crop.bottom = request.crop.bottom * logical.height / display.height
+        }
+
+        let geometry: ThumborGeometry
+        do {
+            geometry = try ThumborGeometry.compute(source: logical, request: request)
+        } catch {
+            throw .geometry(error)
+        }
+        let out = geometry.outputSize
+        if out.width * out.height > settings.maxPixels || out.width > 1 << 24 || out.height > 1 << 24 {
+            throw .outputTooLarge(width: out.width, height: out.height, limit: settings.maxPixels)
+        }
+
+        // The region of the logical source that ends up in the output, and the size it is resized to.
+        var region = PixelRect(left: 0, top: 0, right: logical.width, bottom: logical.height)
+        var resized: PixelSize?
+        var flips: [Bool] = []
+        for operation in geometry.operations {
+            switch operation {
+            case let .crop(c):
+                region = PixelRect(left: region.left + c.left, top: region.top + c.top,
+                                   right: region.left + c.right, bottom: region.top + c.bottom)
+            case .resize:
+                resized = out
+            case .flipHorizontally: flips.append(true)
+            case .flipVertically: flips.append(false)
+            }
+        }
+        let finalDisplaySize = resized ?? PixelSize(width: region.width, height: region.height)
+
+        // Logical → displayed → stored coordinates.
+        let sx = Double(display.width) / Double(logical.width), sy = Double(display.height) / Double(logical.height)
+        let stored = orientation.storedRect(
+            fromDisplayed: (Double(region.left) * sx, Double(region.top) * sy, Double(region.right) * sx, Double(region.bottom) * sy),
+            stored: (Double(header.width), Double(header.height)))
+        let storedTarget = orientation.swapsAxes
+            ? PixelSize(width: finalDisplaySize.height, height: finalDisplaySize.width) : finalDisplaySize
+
+        // Shrink-on-load: the largest JPEG DCT scale that keeps `jpegShrinkReserve` × the target.
+        var shrink = 1
+        if header.format == .jpeg {
+            let regionW = stored.x1 - stored.x0, regionH = stored.y1 - stored.y0
+            for candidate in [8, 4, 2] {
+                let reserve = settings.jpegShrinkReserve
+                if regionW / Double(candidate) >= Double(storedTarget.width) * reserve,
+                   regionH / Double(candidate) >= Double(storedTarget.height) * reserve {
+                    shrink = candidate
+                    break
+                }
+            }
+        }
+        // libjpeg's scaled decode produces ceil(size / shrink).
+        let loadedW = (header.width + shrink - 1) / shrink, loadedH = (header.height + shrink - 1) / shrink
+        let fx = Double(loadedW) / Double(header.width), fy = Double(loadedH) / Double(header.height)
+        let left = min(loadedW - 1, max(0, Int((stored.x0 * fx).rounded(.down))))
+        let top = min(loadedH - 1, max(0, Int((stored.y0 * fy).rounded(.down))))
+        let right = max(left + 1, min(loadedW, Int((stored.x1 * fx).rounded())))
+        let bottom = max(top + 1, min(loadedH, Int((stored.y1 * fy).rounded())))
+        let crop = PixelRect(left: left, top: top, right: right, bottom: bottom)
+
+        var steps: [RenderStep] = [.load(shrink: shrink)]
+        if crop != PixelRect(left: 0, top: 0, right: loadedW, bottom: loadedH) { steps.append(.crop(crop)) }
+        if storedTarget != PixelSize(width: crop.width, height: crop.height) { steps.append(.resize(storedTarget)) }
+        let format = requestedFormat ?? OutputFormatPolicy.format(forSource: header.format, hasAlpha: header.hasAlpha)
+        steps.append(.toSRGB(keepGray: header.bands <= 2))
+        if orientation.value != 1 { steps.append(.autoOrient(orientation.value)) }
+        steps += flips.map { .flip(horizontal: $0) }
+        if header.hasAlpha && !format.carriesAlpha { steps.append(.flatten) }
+        steps.append(.encode(settings.saveOptions(for: format)))
+        return RenderPlan(header: header, logicalSource: logical, geometry: geometry, outputFormat: format, steps: steps)
+    }
+
+    /// Thumbor's `Engine.normalize()`: downscale by the side that overshoots its maximum more.
+    static func normalizedSize(_ size: PixelSize, settings: RenderSettings) -> PixelSize {
+        let maxW = settings.maxWidth, maxH = settings.maxHeight
+        guard size.width > maxW || size.height > maxH else { return size }
+        let dw = size.width - maxW, dh = size.height - maxH
+        if maxW > 0 && dw > dh {
+            return PixelSize(width: maxW, height: Int(PythonMath.round(Double(maxW) * Double(size.height) / Double(size.width))))
+        }
+        if maxH > 0 && dh > dw {
+            return PixelSize(width: Int(PythonMath.round(Double(maxH) * Double(size.width) / Double(size.height))), height: maxH)
+        }
+        return size
+    }
+}
+
+extension ImageFormat {
+    var carriesAlpha: Bool {
+        switch self {
+        case .png, .webp, .gif, .avif, .jxl: return true
+        default: return false
+        }
+    }
+}

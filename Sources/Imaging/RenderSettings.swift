@@ -1,0 +1,59 @@
+import Vips
+
+/// Everything about rendering that comes from configuration rather than the URL.
+public struct RenderSettings: Sendable, Equatable {
+    /// Refuse sources (from their header, before decoding) and outputs above this many pixels. Thumbor: MAX_PIXELS.
+    public var maxPixels: Int = 75_000_000
+    /// Thumbor's MAX_WIDTH / MAX_HEIGHT (0 = off): clamp requested sizes and downscale larger sources.
+    public var maxWidth: Int = 0
+    public var maxHeight: Int = 0
+    /// Apply EXIF orientation before the transform math (Thumbor: RESPECT_ORIENTATION, off there).
+    public var respectOrientation: Bool = true
+    /// JPEG shrink-on-load keeps at least this factor of resolution above the target: 1.0 decodes at the
+    /// smallest DCT scale that still covers the target (Pillow's `draft`, fastest); 2.0 is libvips' default (sharper).
+    public var jpegShrinkReserve: Double = 1.0
+    public var jpegQuality: Int = 80
+    public var webpQuality: Int = 80
+    public var avifQuality: Int = 80
+    public var jxlQuality: Int = 80
+    public var pngCompression: Int = 6
+    public var progressiveJPEG: Bool = true
+    /// Background for flattening transparency into formats without alpha (JPEG).
+    public var flattenBackground: (red: Double, green: Double, blue: Double) = (255, 255, 255)
+
+    public init() {}
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.maxPixels == b.maxPixels && a.maxWidth == b.maxWidth && a.maxHeight == b.maxHeight
+            && a.respectOrientation == b.respectOrientation && a.jpegShrinkReserve == b.jpegShrinkReserve
+            && a.jpegQuality == b.jpegQuality && a.webpQuality == b.webpQuality && a.avifQuality == b.avifQuality
+            && a.jxlQuality == b.jxlQuality && a.pngCompression == b.pngCompression
+            && a.progressiveJPEG == b.progressiveJPEG && a.flattenBackground == b.flattenBackground
+    }
+
+    /// The encoder for an output format.
+    public func saveOptions(for format: ImageFormat) -> SaveOptions {
+        switch format {
+        case .png: return .png(compression: pngCompression)
+        case .webp: return .webp(quality: webpQuality, lossless: webpQuality >= 100)
+        case .gif: return .gif
+        case .avif: return .avif(quality: avifQuality)
+        case .jxl: return .jxl(quality: jxlQuality)
+        default: return .jpeg(quality: jpegQuality, progressive: progressiveJPEG)
+        }
+    }
+}
+
+/// Which format a thumbnail is written in when the URL does not say.
+public enum OutputFormatPolicy {
+    /// Thumbor keeps the source format, writes TIFF (and SVG) as PNG; formats browsers cannot show
+    /// (EXR, HDR, PSD, DPX, PDF, JPEG XL, HEIC) become PNG when they carry alpha and JPEG otherwise.
+    public static func format(forSource source: ImageFormat, hasAlpha: Bool) -> ImageFormat {
+        switch source {
+        case .jpeg, .png, .webp, .gif: return source
+        case .heif: return .avif
+        case .tiff, .svg: return .png
+        default: return hasAlpha ? .png : .jpeg
+        }
+    }
+}

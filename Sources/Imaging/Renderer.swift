@@ -1,0 +1,105 @@
+import ThumborURL
+import Vips
+
+/// Why a source could not be rendered.
+public enum RenderError: Error, Sendable, CustomStringConvertible {
+    /// libvips cannot identify the bytes as an image (or its loader is blocked).
+    case notAnImage
+    /// The bytes looked like an image but decoding failed (truncated, corrupt).
+    case undecodable(VipsError)
+    case plan(PlanError)
+    /// An operation failed after decoding: a server-side fault.
+    case processing(VipsError)
+
+    public var description: String {
+        switch self {
+        case .notAnImage: return "source is not an image Pinhole can read"
+        case let .undecodable(error): return "source image could not be decoded (\(error.operation))"
+        case let .plan(error): return error.description
+        case let .processing(error): return "processing failed (\(error.operation))"
+        }
+    }
+}
+
+/// The outcome of a render: encoded bytes and what was done to get them.
+public struct Rendered: Sendable {
+    public var bytes: [UInt8]
+    public var format: ImageFormat
+    public var plan: RenderPlan
+}
+
+/// Executes render plans on libvips. Synchronous and CPU-bound: call it from a worker thread, never
+/// from an event loop or Swift's cooperative pool.
+public enum Renderer {
+    /// Reads just the header (no pixels) or explains why the bytes are not an image.
+    public static func header(of bytes: UnsafeRawBufferPointer) throws(RenderError) -> ImageHeader {
+        guard Image.loaderName(for: bytes) != nil else { throw .notAnImage }
+        do {
+            return try Image.header(of: bytes)
+        } catch {
+            throw .undecodable(error as! VipsError)
+        }
+    }
+
+    public static func render(_ bytes: UnsafeRawBufferPointer, request: ThumborRequest, settings: RenderSettings,
+                              outputFormat: ImageFormat? = nil) throws(RenderError) -> Rendered {
+        let header = try header(of: bytes)
+        let plan: RenderPlan
+        do {
+            plan = try RenderPlan.make(request: request, header: header, settings: settings, outputFormat: outputFormat)
+        } catch {
+            throw .plan(error)
+        }
+        return try execute(plan, on: bytes, settings: settings)
+    }
+
+    public static func execute(_ plan: RenderPlan, on bytes: UnsafeRawBufferPointer, settings: RenderSettings) throws(RenderError) -> Rendered {
+        var image: Image?
+        var output: [UInt8] = []
+        var decoded = false
+        do {
+            for step in plan.steps {
+                switch step {
+                case let .load(shrink):
+                    let options = shrink > 1 ? "shrink=\(shrink)" : ""
+                    image = try Image.open(bytes, options: options, sequential: true, failOn: .error)
+                case let .crop(rect):
+                    image = try image!.crop(left: rect.left, top: rect.top, width: rect.width, height: rect.height)
+                case let .resize(size):
+                    let current = image!
+                    var resized = try current.resize(horizontal: Double(size.width) / Double(current.width),
+                                                     vertical: Double(size.height) / Double(current.height))
+                    if resized.width != size.width || resized.height != size.height {
+                        // libvips rounds its output size; land on Thumbor's size exactly.
+                        if resized.width > size.width || resized.height > size.height {
+                            resized = try resized.crop(left: 0, top: 0, width: min(resized.width, size.width),
+                                                       height: min(resized.height, size.height))
+                        }
+                        resized = try resized.embed(x: 0, y: 0, width: size.width, height: size.height)
+                    }
+                    image = resized
+                case let .toSRGB(keepGray):
+                    // Everything before this point streams through the decoder; from here the image is
+                    // thumbnail-sized, so render it to memory once (rotations and flips read it randomly).
+                    image = try image!.toSRGB(keepGray: keepGray).copyToMemory()
+                    decoded = true
+                case .autoOrient:
+                    image = try image!.autoRotate()
+                case let .flip(horizontal):
+                    image = try image!.flip(horizontal: horizontal)
+                case .flatten:
+                    let bg = settings.flattenBackground
+                    image = try image!.flatten(red: bg.red, green: bg.green, blue: bg.blue)
+                case let .encode(options):
+                    output = try image!.encoded(options)
+                }
+            }
+        } catch let error as VipsError {
+            // Failures while pixels are still being decoded are the source's fault (truncated, corrupt).
+            throw decoded ? .processing(error) : .undecodable(error)
+        } catch {
+            throw .processing(VipsError(operation: "render", message: "\(error)"))
+        }
+        return Rendered(bytes: output, format: plan.outputFormat, plan: plan)
+    }
+}

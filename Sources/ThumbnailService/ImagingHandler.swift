@@ -1,0 +1,135 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Imaging
+import Logging
+import NIOCore
+import ThumborURL
+import Vips
+
+/// The imaging route: URL → request → signature → load → render (on the pool) → response.
+public struct ImagingHandler: Sendable {
+    let configuration: ServiceConfiguration
+    let verifier: SignatureVerifier
+    let loader: any ImageLoader
+    let pool: RenderPool
+    let logger: Logger
+
+    public init(configuration: ServiceConfiguration, loader: any ImageLoader, pool: RenderPool, logger: Logger) {
+        self.configuration = configuration
+        self.verifier = SignatureVerifier(keys: configuration.securityKeys)
+        self.loader = loader
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// A parsed and authorised request.
+    struct Authorised {
+        var rawPath: String
+        var request: ThumborRequest
+    }
+
+    /// Spec §3 step 1: route + decode, loader validation, unsafe/hash gate, signature.
+    func authorise(rawPath: String) throws(ServiceError) -> Authorised {
+        let request: ThumborRequest
+        do {
+            request = try ThumborPath.parse(rawPath)
+        } catch {
+            switch error {
+            case .invalidUTF8: throw ServiceError.invalidUTF8
+            case .noImage: throw ServiceError.noImage
+            }
+        }
+        if let problem = loader.validate(request.imageURL) { throw problem }
+        if request.unsafe {
+            guard configuration.allowUnsafe else { throw ServiceError.unsafeDisabled }
+        } else {
+            guard request.hash != nil else { throw ServiceError.noSignature }
+            guard verifier.isValid(rawPath: rawPath, request: request) else { throw ServiceError.badSignature }
+        }
+        return Authorised(rawPath: rawPath, request: request)
+    }
+
+    public func respond(to request: Request) async -> Response {
+        let rawPath = String(request.head.path?.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "/")
+        let isHead = request.method == .head
+        do {
+            let authorised = try authorise(rawPath: rawPath)
+            let source = try await loader.load(authorised.request.imageURL)
+            let thumbnail = try await render(authorised.request, source: source)
+            return respond(with: thumbnail, to: request, isHead: isHead)
+        } catch let error as ServiceError {
+            logger.warning("thumbnail failed", metadata: ["path": .string(rawPath), "status": .stringConvertible(error.status.code),
+                                                          "error": .string(error.description)])
+            return Self.errorResponse(error, isHead: isHead)
+        } catch {
+            logger.error("thumbnail failed", metadata: ["path": .string(rawPath), "error": .string("\(error)")])
+            return Self.errorResponse(ServiceError(.internalServerError, "internal error"), isHead: isHead)
+        }
+    }
+
+    /// Encoded output (or `/meta` JSON) and its Content-Type.
+    struct Thumbnail: Sendable {
+        var body: [UInt8]
+        var contentType: String
+    }
+
+    func render(_ request: ThumborRequest, source: ByteBuffer) async throws -> Thumbnail {
+        let settings = configuration.render
+        let outcome: Result<Rendered, RenderError> = try await pool.run {
+            source.withUnsafeReadableBytes { bytes in
+                Result { () throws(RenderError) in try Renderer.render(bytes, request: request, settings: settings) }
+            }
+        }
+        switch outcome {
+        case let .success(rendered):
+            if request.meta {
+                let json = MetaDocument.json(for: rendered.plan, imageURL: request.imageURL, frameCount: rendered.plan.header.pages)
+                return Thumbnail(body: Array(json.utf8), contentType: "application/json")
+            }
+            let type = MimeSniffer.mimeType(of: rendered.bytes) ?? rendered.format.mimeType
+            return Thumbnail(body: rendered.bytes, contentType: type)
+        case let .failure(error):
+            throw Self.serviceError(for: error)
+        }
+    }
+
+    static func serviceError(for error: RenderError) -> ServiceError {
+        switch error {
+        case .notAnImage: return ServiceError(.badRequest, error.description)
+        case let .undecodable(vips): return ServiceError(.badRequest, error.description, detail: vips.description)
+        case .plan: return ServiceError(.badRequest, error.description)
+        case let .processing(vips): return ServiceError(.internalServerError, error.description, detail: vips.description)
+        }
+    }
+
+    func respond(with thumbnail: Thumbnail, to request: Request, isHead: Bool) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = thumbnail.contentType
+        if configuration.maxAge > 0 {
+            headers[.cacheControl] = "max-age=\(configuration.maxAge),public"
+            headers[.expires] = HTTPDate.string(Date().addingTimeInterval(Double(configuration.maxAge)))
+        }
+        if !configuration.corsOrigin.isEmpty { headers[.accessControlAllowOrigin] = configuration.corsOrigin }
+        if configuration.etags {
+            let etag = EntityTag.of(thumbnail.body)
+            headers[.eTag] = etag
+            if let wanted = request.headers[.ifNoneMatch], EntityTag.matches(ifNoneMatch: wanted, etag: etag) {
+                return Response(status: .notModified, headers: headers)
+            }
+        }
+        headers[.contentLength] = String(thumbnail.body.count)
+        if isHead { return Response(status: .ok, headers: headers) }
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: thumbnail.body)))
+    }
+
+    /// Every error: its status and a short plain-text line saying what was wrong.
+    static func errorResponse(_ error: ServiceError, isHead: Bool) -> Response {
+        let text = error.message + "\n"
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        headers[.contentLength] = String(text.utf8.count)
+        if isHead { return Response(status: error.status, headers: headers) }
+        return Response(status: error.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}

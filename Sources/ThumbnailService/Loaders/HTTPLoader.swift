@@ -1,0 +1,142 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ThumborURL
+
+/// Thumbor's http_loader on AsyncHTTPClient. Every hop of a redirect chain is checked against the host
+/// allow-list (so a redirect cannot reach a host the URL itself could not), and the body size limit is
+/// enforced while streaming.
+public struct HTTPLoader: ImageLoader {
+    public struct Settings: Sendable {
+        public var allowedHosts: [String]
+        public var allowAnyHost: Bool
+        public var connectTimeout: Double
+        public var requestTimeout: Double
+        public var maxRedirects: Int
+        public var maxBytes: Int
+        public var userAgent = "Pinhole"
+
+        public init(allowedHosts: [String], allowAnyHost: Bool, connectTimeout: Double, requestTimeout: Double, maxRedirects: Int, maxBytes: Int) {
+            self.allowedHosts = allowedHosts.map { $0.lowercased() }
+            self.allowAnyHost = allowAnyHost
+            self.connectTimeout = connectTimeout
+            self.requestTimeout = requestTimeout
+            self.maxRedirects = maxRedirects
+            self.maxBytes = maxBytes
+        }
+    }
+
+    let client: HTTPClient
+    let settings: Settings
+
+    public init(client: HTTPClient, settings: Settings) {
+        self.client = client
+        self.settings = settings
+    }
+
+    /// Thumbor's `quote_url`: `http://` is prefixed when the key does not start with `http`, and the URL is
+    /// re-encoded only if it has nothing left to decode.
+    public static func fetchURL(for imageURL: String) -> String {
+        let unquoted = PercentEncoding.decode(imageURL) ?? imageURL
+        let encoded = unquoted == (PercentEncoding.decode(unquoted) ?? unquoted)
+            ? PercentEncoding.quote(unquoted, safe: "~@#$&()*!+=:;,.?/'") : unquoted
+        return encoded.hasPrefix("http") ? encoded : "http://" + encoded
+    }
+
+    public func validate(_ imageURL: String) -> ServiceError? {
+        hostProblem(URL(string: Self.fetchURL(for: imageURL)))
+    }
+
+    func hostProblem(_ url: URL?) -> ServiceError? {
+        guard let url, let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = url.host?.lowercased(), !host.isEmpty else {
+            return ServiceError(.badRequest, "source URL has no host")
+        }
+        if settings.allowedHosts.isEmpty {
+            return settings.allowAnyHost ? nil : ServiceError(.badRequest, "no source hosts are allowed (thumbnails.allowed_hosts)")
+        }
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return settings.allowedHosts.contains(bare) || settings.allowedHosts.contains(host)
+            ? nil : ServiceError(.badRequest, "source host '\(host)' is not allowed")
+    }
+
+    public func load(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
+        var url = Self.fetchURL(for: imageURL)
+        let deadline = NIODeadline.now() + .milliseconds(Int64(settings.requestTimeout * 1000))
+        for _ in 0...settings.maxRedirects {
+            if let problem = hostProblem(URL(string: url)) { throw problem }
+            var request = HTTPClientRequest(url: url)
+            request.headers.add(name: "User-Agent", value: settings.userAgent)
+            request.headers.add(name: "Accept", value: "image/*;q=0.9,*/*;q=0.1")
+            let response: HTTPClientResponse
+            do {
+                response = try await client.execute(request, deadline: deadline)
+            } catch {
+                throw Self.classify(error)
+            }
+            switch response.status.code {
+            case 200..<300:
+                do {
+                    let body = try await response.body.collect(upTo: settings.maxBytes)
+                    if body.readableBytes == 0 { throw ServiceError(.badGateway, "source responded with an empty body") }
+                    return body
+                } catch let error as ServiceError {
+                    throw error
+                } catch is NIOTooManyBytesError {
+                    throw ServiceError(.badRequest, "source is larger than \(settings.maxBytes) bytes")
+                } catch {
+                    throw Self.classify(error)
+                }
+            case 301, 302, 303, 307, 308:
+                guard let location = response.headers.first(name: "Location"),
+                      let next = URL(string: location, relativeTo: URL(string: url))?.absoluteString else {
+                    throw ServiceError(.badGateway, "source redirected without a usable Location")
+                }
+                url = next
+            case 404, 410:
+                throw ServiceError(.notFound, "source image not found (upstream \(response.status.code))")
+            case 400..<500:
+                throw ServiceError(.notFound, "source refused (upstream \(response.status.code))")
+            default:
+                throw ServiceError(.badGateway, "source failed (upstream \(response.status.code))")
+            }
+        }
+        throw ServiceError(.badGateway, "source redirected more than \(settings.maxRedirects) times")
+    }
+
+    static func classify(_ error: any Error) -> ServiceError {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout:
+                return ServiceError(.gatewayTimeout, "source timed out", detail: "\(error)")
+            default:
+                return ServiceError(.badGateway, "source unreachable", detail: "\(error)")
+            }
+        }
+        if let error = error as? ChannelError, case .connectTimeout = error {
+            return ServiceError(.gatewayTimeout, "source timed out", detail: "\(error)")
+        }
+        return ServiceError(.badGateway, "source unreachable", detail: "\(error)")
+    }
+}
+
+/// Thumbor's file_loader_http_fallback: the file if it exists, else the URL.
+public struct FileThenHTTPLoader: ImageLoader {
+    let file: FileLoader
+    let http: HTTPLoader
+
+    public init(file: FileLoader, http: HTTPLoader) {
+        self.file = file
+        self.http = http
+    }
+
+    public func validate(_ imageURL: String) -> ServiceError? {
+        file.resolve(imageURL) == nil ? http.validate(imageURL) : nil
+    }
+
+    public func load(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
+        if file.resolve(imageURL) != nil { return try await file.load(imageURL) }
+        return try await http.load(imageURL)
+    }
+}

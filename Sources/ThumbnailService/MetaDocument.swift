@@ -1,0 +1,56 @@
+import Imaging
+import ThumborURL
+
+/// Thumbor's `/meta` JSON (spec §5.6): the operations a render performs, its target and focal points.
+/// Unlike Thumbor 7.8.0, `source.width/height` report the true source size.
+enum MetaDocument {
+    static func json(for plan: RenderPlan, imageURL: String, frameCount: Int) -> String {
+        var operations: [String] = []
+        for operation in plan.geometry.operations {
+            switch operation {
+            case let .crop(r):
+                operations.append(#"{"type": "crop", "left": \#(r.left), "top": \#(r.top), "right": \#(r.right), "bottom": \#(r.bottom)}"#)
+            case let .resize(w, h):
+                operations.append(#"{"type": "resize", "width": \#(w.json), "height": \#(h.json)}"#)
+            case .flipHorizontally:
+                operations.append(#"{"type": "flip_horizontally"}"#)
+            case .flipVertically:
+                operations.append(#"{"type": "flip_vertically"}"#)
+            }
+        }
+        // Thumbor's target is the result of the last crop or resize.
+        var target = (width: PyNumber.int(plan.logicalSource.width), height: PyNumber.int(plan.logicalSource.height))
+        for operation in plan.geometry.operations {
+            switch operation {
+            case let .crop(r): target = (.int(r.width), .int(r.height))
+            case let .resize(w, h): target = (w, h)
+            default: break
+            }
+        }
+        let points = plan.geometry.focalPoints.map { p in
+            #"{"x": \#(p.x), "y": \#(p.y), "z": \#(PyNumber.float(p.weight).json), "height": \#(p.height), "width": \#(p.width), "origin": "\#(p.origin.rawValue)"}"#
+        }
+        return #"{"thumbor": {"source": {"url": \#(jsonString(imageURL)), "width": \#(plan.logicalSource.width), "height": \#(plan.logicalSource.height), "frameCount": \#(frameCount)}, "operations": [\#(operations.joined(separator: ", "))], "target": {"width": \#(target.width.json), "height": \#(target.height.json)}, "focal_points": [\#(points.joined(separator: ", "))]}}"#
+    }
+
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

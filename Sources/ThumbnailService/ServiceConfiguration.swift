@@ -1,0 +1,211 @@
+import Configuration
+import SystemPackage
+import Imaging
+import Vips
+
+/// Which loader fetches sources (Thumbor: LOADER).
+public enum LoaderKind: String, Sendable, CaseIterable {
+    /// http_loader: the image part is a URL.
+    case http
+    /// file_loader: the image part is a path under `file_root`.
+    case file
+    /// file_loader_http_fallback: a file first, then the URL.
+    case fileThenHTTP = "file_then_http"
+}
+
+/// The thumbnail service's configuration: defaults here, loaded from a YAML file and `PINHOLE_…`
+/// environment variables, validated with the offending key named.
+public struct ServiceConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8888
+    /// HMAC-SHA1 keys. Any key verifies (rotation); the first signs. Thumbor: SECURITY_KEY.
+    public var securityKeys: [String] = []
+    /// Accept `/unsafe/` URLs. Thumbor: ALLOW_UNSAFE_URL (True there; off here).
+    public var allowUnsafe = false
+    public var loader: LoaderKind = .fileThenHTTP
+    /// Thumbor: FILE_LOADER_ROOT_PATH.
+    public var fileRoot = "./data/images"
+    /// Hosts the HTTP loader may fetch from. Thumbor: ALLOWED_SOURCES (there, empty = any).
+    public var allowedHosts: [String] = ["localhost", "127.0.0.1"]
+    /// With an empty `allowedHosts`, fetch from any host only when this is set.
+    public var allowAnyHost = false
+    /// Thumbor: HTTP_LOADER_CONNECT_TIMEOUT / HTTP_LOADER_REQUEST_TIMEOUT (seconds).
+    public var connectTimeout = 5.0
+    public var requestTimeout = 20.0
+    /// Thumbor: HTTP_LOADER_MAX_REDIRECTS.
+    public var maxRedirects = 5
+    /// Largest source accepted, enforced while streaming.
+    public var maxSourceBytes = 100 * 1024 * 1024
+    /// Thumbor: MAX_AGE. 0 = no Cache-Control.
+    public var maxAge = 86_400
+    /// Thumbor: ENABLE_ETAGS.
+    public var etags = true
+    /// Value of Access-Control-Allow-Origin on thumbnails; empty = none. Thumbor: ACCESS_CONTROL_ALLOW_ORIGIN_HEADER.
+    public var corsOrigin = ""
+    /// Render threads; 0 = one per core.
+    public var workers = 0
+    public var render = RenderSettings()
+    public var vips = VipsSettings()
+
+    public init() {}
+
+    /// Every key, its Thumbor equivalent and meaning: printed by `pinhole config keys` and mirrored in
+    /// `config/pinhole.example.yaml`.
+    public static let keys: [(key: String, thumbor: String, meaning: String)] = [
+        ("thumbnails.host", "-i/--ip", "address to listen on"),
+        ("thumbnails.port", "-p/--port", "port to listen on"),
+        ("thumbnails.security_keys", "SECURITY_KEY", "list of signing keys; any verifies, the first signs"),
+        ("thumbnails.allow_unsafe", "ALLOW_UNSAFE_URL", "accept /unsafe/ URLs"),
+        ("thumbnails.loader", "LOADER", "http | file | file_then_http"),
+        ("thumbnails.file_root", "FILE_LOADER_ROOT_PATH", "root directory of the file loader"),
+        ("thumbnails.allowed_hosts", "ALLOWED_SOURCES", "hosts the HTTP loader may fetch from"),
+        ("thumbnails.allow_any_host", "(ALLOWED_SOURCES = [])", "fetch from any host when allowed_hosts is empty"),
+        ("thumbnails.connect_timeout", "HTTP_LOADER_CONNECT_TIMEOUT", "seconds"),
+        ("thumbnails.request_timeout", "HTTP_LOADER_REQUEST_TIMEOUT", "seconds"),
+        ("thumbnails.max_redirects", "HTTP_LOADER_MAX_REDIRECTS", "redirects followed (0 = none)"),
+        ("thumbnails.max_source_bytes", "(tornado max_body_size)", "largest source fetched"),
+        ("thumbnails.max_pixels", "MAX_PIXELS", "largest source or output, in pixels"),
+        ("thumbnails.max_width", "MAX_WIDTH", "clamp requested width and normalise sources (0 = off)"),
+        ("thumbnails.max_height", "MAX_HEIGHT", "clamp requested height and normalise sources (0 = off)"),
+        ("thumbnails.respect_orientation", "RESPECT_ORIENTATION", "apply EXIF orientation"),
+        ("thumbnails.quality", "QUALITY", "JPEG quality"),
+        ("thumbnails.webp_quality", "WEBP_QUALITY", "WebP quality (100 = lossless)"),
+        ("thumbnails.avif_quality", "AVIF_QUALITY", "AVIF quality"),
+        ("thumbnails.png_compression", "PNG_COMPRESSION_LEVEL", "zlib level 0-9"),
+        ("thumbnails.progressive_jpeg", "PROGRESSIVE_JPEG", "progressive JPEG output"),
+        ("thumbnails.jpeg_shrink_reserve", "(Pillow draft)", "JPEG shrink-on-load keeps this factor above the target"),
+        ("thumbnails.max_age", "MAX_AGE", "Cache-Control max-age in seconds (0 = none)"),
+        ("thumbnails.etags", "ENABLE_ETAGS", "send ETag and answer If-None-Match"),
+        ("thumbnails.cors_origin", "ACCESS_CONTROL_ALLOW_ORIGIN_HEADER", "Access-Control-Allow-Origin value"),
+        ("thumbnails.workers", "ENGINE_THREADPOOL_SIZE", "render threads (0 = cores)"),
+        ("thumbnails.vips_concurrency", "-", "libvips threads per image"),
+        ("thumbnails.untrusted_loaders", "-", "libvips loader classes re-enabled after blocking untrusted ones"),
+    ]
+}
+
+/// A configuration value that cannot be used; start-up stops with this message.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let key: String
+    public let problem: String
+    public init(key: String, problem: String) { self.key = key; self.problem = problem }
+    public var description: String { "configuration key '\(key)': \(problem)" }
+}
+
+extension ServiceConfiguration {
+    /// Reads the `thumbnails` section; missing keys keep their defaults.
+    public init(reader: ConfigReader) throws {
+        self.init()
+        let r = ValueReader(reader: reader, prefix: "thumbnails")
+        host = try r.string("host") ?? host
+        port = try r.int("port", in: 0...65535) ?? port
+        securityKeys = try r.strings("security_keys") ?? securityKeys
+        if securityKeys.contains(where: \.isEmpty) { throw ConfigurationError(key: "thumbnails.security_keys", problem: "keys must not be empty") }
+        allowUnsafe = try r.bool("allow_unsafe") ?? allowUnsafe
+        if let text = try r.string("loader") {
+            guard let kind = LoaderKind(rawValue: text) else {
+                throw ConfigurationError(key: "thumbnails.loader", problem: "'\(text)' is not one of \(LoaderKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            loader = kind
+        }
+        fileRoot = try r.string("file_root") ?? fileRoot
+        allowedHosts = try r.strings("allowed_hosts") ?? allowedHosts
+        allowAnyHost = try r.bool("allow_any_host") ?? allowAnyHost
+        connectTimeout = try r.double("connect_timeout", above: 0) ?? connectTimeout
+        requestTimeout = try r.double("request_timeout", above: 0) ?? requestTimeout
+        maxRedirects = try r.int("max_redirects", in: 0...20) ?? maxRedirects
+        maxSourceBytes = try r.int("max_source_bytes", in: 1...Int.max) ?? maxSourceBytes
+        render.maxPixels = try r.int("max_pixels", in: 1...Int.max) ?? render.maxPixels
+        render.maxWidth = try r.int("max_width", in: 0...Int(Int32.max)) ?? render.maxWidth
+        render.maxHeight = try r.int("max_height", in: 0...Int(Int32.max)) ?? render.maxHeight
+        render.respectOrientation = try r.bool("respect_orientation") ?? render.respectOrientation
+        render.jpegQuality = try r.int("quality", in: 1...100) ?? render.jpegQuality
+        render.webpQuality = try r.int("webp_quality", in: 1...100) ?? render.jpegQuality
+        render.avifQuality = try r.int("avif_quality", in: 1...100) ?? render.jpegQuality
+        render.jxlQuality = render.jpegQuality
+        render.pngCompression = try r.int("png_compression", in: 0...9) ?? render.pngCompression
+        render.progressiveJPEG = try r.bool("progressive_jpeg") ?? render.progressiveJPEG
+        render.jpegShrinkReserve = try r.double("jpeg_shrink_reserve", above: 0) ?? render.jpegShrinkReserve
+        maxAge = try r.int("max_age", in: 0...Int(Int32.max)) ?? maxAge
+        etags = try r.bool("etags") ?? etags
+        corsOrigin = try r.string("cors_origin") ?? corsOrigin
+        workers = try r.int("workers", in: 0...1024) ?? workers
+        vips.concurrency = try r.int("vips_concurrency", in: 1...256) ?? vips.concurrency
+        vips.allowedUntrustedLoaders = try r.strings("untrusted_loaders") ?? vips.allowedUntrustedLoaders
+    }
+}
+
+/// Reads keys as text (YAML scalars and environment variables both arrive as text) and parses them
+/// here, so that a bad value is an error naming its key instead of a silent default.
+struct ValueReader {
+    let reader: ConfigReader
+    let prefix: String
+
+    private func key(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
+
+    func string(_ name: String) throws -> String? {
+        reader.string(forKey: ConfigKey(key(name)))
+    }
+
+    func strings(_ name: String) throws -> [String]? {
+        if let list = reader.stringArray(forKey: ConfigKey(key(name))) { return list }
+        guard let text = try string(name) else { return nil }
+        return text.split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty }
+    }
+
+    func int(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let text = try string(name) else { return nil }
+        guard let value = Int(text.trimmed) else {
+            throw ConfigurationError(key: key(name), problem: "'\(text)' is not a whole number")
+        }
+        guard range.contains(value) else {
+            throw ConfigurationError(key: key(name), problem: "\(value) is outside \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    func double(_ name: String, above minimum: Double) throws -> Double? {
+        guard let text = try string(name) else { return nil }
+        guard let value = Double(text.trimmed), value.isFinite else {
+            throw ConfigurationError(key: key(name), problem: "'\(text)' is not a number")
+        }
+        guard value > minimum else { throw ConfigurationError(key: key(name), problem: "must be above \(minimum)") }
+        return value
+    }
+
+    func bool(_ name: String) throws -> Bool? {
+        guard let text = try string(name) else { return nil }
+        switch text.trimmed.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw ConfigurationError(key: key(name), problem: "'\(text)' is not true or false")
+        }
+    }
+}
+
+extension String {
+    var trimmed: String {
+        var s = Substring(self)
+        while s.first?.isWhitespace == true { s.removeFirst() }
+        while s.last?.isWhitespace == true { s.removeLast() }
+        return String(s)
+    }
+}
+
+/// Builds the reader: `PINHOLE_…` environment variables over the YAML file (if any).
+public enum ConfigurationSource {
+    public static func reader(file: String?, environment: [String: String]? = nil) async throws -> ConfigReader {
+        let env = environment.map { EnvironmentVariablesProvider(environmentVariables: $0) } ?? EnvironmentVariablesProvider()
+        let prefixed = KeyMappingProvider(upstream: env) { key in
+            AbsoluteConfigKey(["pinhole"] + key.components, context: key.context)
+        }
+        var providers: [any ConfigProvider] = [prefixed]
+        if let file {
+            do {
+                providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file)))
+            } catch {
+                throw ConfigurationError(key: "--config", problem: "cannot read '\(file)': \(error)")
+            }
+        }
+        return ConfigReader(providers: providers)
+    }
+}

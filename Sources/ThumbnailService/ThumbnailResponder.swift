@@ -1,0 +1,37 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Routes by the raw request target, as Thumbor's tornado routes do: `/healthcheck` first, then the
+/// imaging grammar, which matches practically every path. (Hummingbird's router normalises paths,
+/// which would change what a signature covers, so the imaging route does not go through it.)
+public struct ThumbnailResponder: HTTPResponder {
+    public typealias Context = BasicRequestContext
+    let imaging: ImagingHandler
+
+    public init(imaging: ImagingHandler) { self.imaging = imaging }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let path = request.head.path?.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "/"
+        let readOnly = request.method == .get || request.method == .head
+        if path == "/healthcheck" || path == "/healthcheck/" {
+            guard readOnly else { return Self.methodNotAllowed() }
+            var headers = HTTPFields()
+            headers[.cacheControl] = "no-cache"
+            headers[.contentType] = "text/plain; charset=utf-8"
+            headers[.contentLength] = "7"
+            if request.method == .head { return Response(status: .ok, headers: headers) }
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "WORKING")))
+        }
+        guard readOnly else { return Self.methodNotAllowed() }
+        return await imaging.respond(to: request)
+    }
+
+    static func methodNotAllowed() -> Response {
+        var headers = HTTPFields()
+        headers[.allow] = "GET, HEAD"
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: .methodNotAllowed, headers: headers,
+                        body: ResponseBody(byteBuffer: ByteBuffer(string: "method not allowed: use GET or HEAD\n")))
+    }
+}

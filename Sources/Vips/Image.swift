@@ -1,0 +1,205 @@
+import CVips
+import CVipsShim
+
+/// How strictly a decoder treats damaged input.
+public enum FailOn: Int32, Sendable {
+    case none = 0, truncated = 1, error = 2, warning = 3
+}
+
+/// What a header read tells without decoding pixels.
+public struct ImageHeader: Sendable, Equatable {
+    /// Stored size, before EXIF orientation.
+    public var width: Int
+    public var height: Int
+    public var bands: Int
+    public var pages: Int
+    public var hasAlpha: Bool
+    /// EXIF orientation 1…8 (1 when absent).
+    public var orientation: Int
+    public var loader: String
+    public var format: ImageFormat { ImageFormat(loader: loader) }
+    /// Orientations 5–8 swap width and height when displayed.
+    public var swapsAxes: Bool { (5...8).contains(orientation) }
+    public var displayWidth: Int { swapsAxes ? height : width }
+    public var displayHeight: Int { swapsAxes ? width : height }
+}
+
+/// Encoder settings.
+public enum SaveOptions: Sendable, Equatable {
+    case jpeg(quality: Int, progressive: Bool)
+    case png(compression: Int)
+    case webp(quality: Int, lossless: Bool)
+    case gif
+    case avif(quality: Int)
+    case jxl(quality: Int)
+
+    public var format: ImageFormat {
+        switch self {
+        case .jpeg: return .jpeg
+        case .png: return .png
+        case .webp: return .webp
+        case .gif: return .gif
+        case .avif: return .avif
+        case .jxl: return .jxl
+        }
+    }
+}
+
+/// An owned libvips image. Not Sendable: create, transform and encode it on one thread, inside one
+/// synchronous function, and let only the encoded bytes leave.
+public final class Image {
+    private let pointer: UnsafeMutablePointer<VipsImage>
+    /// Keeps the encoded source alive while libvips may still read from it lazily.
+    private let source: PinnedBytes?
+
+    private init(_ pointer: UnsafeMutablePointer<VipsImage>, source: PinnedBytes?) {
+        self.pointer = pointer
+        self.source = source
+    }
+
+    deinit { g_object_unref(pointer) }
+
+    // MARK: Opening
+
+    /// The libvips loader that would claim these bytes, or nil when they are not an image libvips reads
+    /// (or its loader is blocked).
+    public static func loaderName(for bytes: UnsafeRawBufferPointer) -> String? {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
+        guard let name = cvips_find_loader(base, bytes.count) else {
+            _ = VipsRuntime.takeErrorMessage()
+            return nil
+        }
+        return String(cString: name)
+    }
+
+    /// Opens `bytes` (copied once) lazily: nothing is decoded until pixels are needed.
+    /// `options` is a libvips option string for the loader (e.g. `shrink=4` for JPEG).
+    public static func open(_ bytes: UnsafeRawBufferPointer, options: String = "", sequential: Bool = true,
+                            failOn: FailOn = .error) throws -> Image {
+        guard bytes.count > 0 else { throw VipsError(operation: "load", message: "empty input") }
+        let pinned = PinnedBytes(copying: bytes)
+        guard let image = cvips_open_buffer(pinned.base, pinned.count, options, sequential ? 1 : 0, failOn.rawValue) else {
+            throw VipsError(operation: "load", message: VipsRuntime.takeErrorMessage())
+        }
+        return Image(image, source: pinned)
+    }
+
+    public static func open(_ bytes: [UInt8], options: String = "", sequential: Bool = true, failOn: FailOn = .error) throws -> Image {
+        try bytes.withUnsafeBytes { try open($0, options: options, sequential: sequential, failOn: failOn) }
+    }
+
+    /// Reads the header only (no pixel decode): size, bands, pages, orientation, loader.
+    public static func header(of bytes: UnsafeRawBufferPointer) throws -> ImageHeader {
+        try open(bytes, sequential: true, failOn: .none).header
+    }
+
+    // MARK: Properties
+
+    public var width: Int { Int(vips_image_get_width(pointer)) }
+    public var height: Int { Int(vips_image_get_height(pointer)) }
+    public var bands: Int { Int(vips_image_get_bands(pointer)) }
+    public var hasAlpha: Bool { vips_image_hasalpha(pointer) != 0 }
+    public var orientation: Int { Int(cvips_orientation(pointer)) }
+    public var pages: Int { Int(vips_image_get_n_pages(pointer)) }
+
+    public var loader: String {
+        var value: UnsafePointer<CChar>?
+        guard vips_image_get_string(pointer, "vips-loader", &value) == 0, let value else {
+            _ = VipsRuntime.takeErrorMessage()
+            return "unknown"
+        }
+        return String(cString: value)
+    }
+
+    public var header: ImageHeader {
+        ImageHeader(width: width, height: height, bands: bands, pages: pages, hasAlpha: hasAlpha,
+                    orientation: orientation, loader: loader)
+    }
+
+    // MARK: Operations (each returns a new image; the receiver is unchanged)
+
+    private func derive(_ operation: String, _ body: (UnsafeMutablePointer<UnsafeMutablePointer<VipsImage>?>) -> Int32) throws -> Image {
+        var out: UnsafeMutablePointer<VipsImage>?
+        guard body(&out) == 0, let out else {
+            throw VipsError(operation: operation, message: VipsRuntime.takeErrorMessage())
+        }
+        return Image(out, source: source)
+    }
+
+    public func crop(left: Int, top: Int, width: Int, height: Int) throws -> Image {
+        try derive("crop") { cvips_crop(pointer, $0, Int32(left), Int32(top), Int32(width), Int32(height)) }
+    }
+
+    /// Lanczos3 resize by independent horizontal and vertical scale factors.
+    public func resize(horizontal: Double, vertical: Double) throws -> Image {
+        try derive("resize") { cvips_resize(pointer, $0, horizontal, vertical) }
+    }
+
+    public func flip(horizontal: Bool) throws -> Image {
+        try derive("flip") { cvips_flip(pointer, $0, horizontal ? 1 : 0) }
+    }
+
+    /// Applies the EXIF orientation tag to the pixels and removes it.
+    public func autoRotate() throws -> Image {
+        try derive("autorot") { cvips_autorot(pointer, $0) }
+    }
+
+    /// Rotates clockwise by quarter turns.
+    public func rotate(quarterTurns: Int) throws -> Image {
+        try derive("rot") { cvips_rot(pointer, $0, Int32(quarterTurns)) }
+    }
+
+    /// Places the image at (x, y) on a width×height canvas, repeating edge pixels outward.
+    public func embed(x: Int, y: Int, width: Int, height: Int) throws -> Image {
+        try derive("embed") { cvips_embed_extend(pointer, $0, Int32(x), Int32(y), Int32(width), Int32(height)) }
+    }
+
+    /// 8-bit sRGB through any embedded ICC profile; one-band images stay grey when `keepGray`.
+    public func toSRGB(keepGray: Bool) throws -> Image {
+        try derive("colourspace") { cvips_to_srgb(pointer, $0, keepGray ? 1 : 0) }
+    }
+
+    /// Composites away the alpha channel onto a solid colour.
+    public func flatten(red: Double, green: Double, blue: Double) throws -> Image {
+        try derive("flatten") { cvips_flatten(pointer, $0, red, green, blue) }
+    }
+
+    /// Renders the pipeline so far into memory (needed before in-place drawing, and to end sequential reads).
+    public func copyToMemory() throws -> Image {
+        try derive("copy_memory") { cvips_copy_memory(pointer, $0) }
+    }
+
+    /// Draws a one-pixel rectangle outline in place. The image must be in memory (`copyToMemory`).
+    public func drawRectangle(left: Int, top: Int, width: Int, height: Int, red: Double, green: Double, blue: Double) throws {
+        guard cvips_draw_rect(pointer, red, green, blue, Int32(left), Int32(top), Int32(width), Int32(height)) == 0 else {
+            throw VipsError(operation: "draw_rect", message: VipsRuntime.takeErrorMessage())
+        }
+    }
+
+    // MARK: Encoding
+
+    public func encoded(_ options: SaveOptions) throws -> [UInt8] {
+        var buffer: UnsafeMutableRawPointer?
+        var length = 0
+        let status: Int32
+        switch options {
+        case let .jpeg(quality, progressive):
+            status = cvips_jpegsave(pointer, Int32(quality), progressive ? 1 : 0, &buffer, &length)
+        case let .png(compression):
+            status = cvips_pngsave(pointer, Int32(compression), &buffer, &length)
+        case let .webp(quality, lossless):
+            status = cvips_webpsave(pointer, Int32(quality), lossless ? 1 : 0, &buffer, &length)
+        case .gif:
+            status = cvips_gifsave(pointer, &buffer, &length)
+        case let .avif(quality):
+            status = cvips_avifsave(pointer, Int32(quality), &buffer, &length)
+        case let .jxl(quality):
+            status = cvips_jxlsave(pointer, Int32(quality), &buffer, &length)
+        }
+        guard status == 0, let buffer else {
+            throw VipsError(operation: "\(options.format.rawValue)save", message: VipsRuntime.takeErrorMessage())
+        }
+        defer { g_free(buffer) }
+        return Array(UnsafeRawBufferPointer(start: buffer, count: length))
+    }
+}

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Pinhole: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pinhole",
+        abstract: "A Thumbor-compatible thumbnail service on libvips.",
+        subcommands: [Serve.self, Sign.self, Explain.self, ConfigKeys.self])
+}
