@@ -52,12 +52,16 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "VipsTests", dependencies: ["Vips"]),
+        // Helpers shared by every test target (corpus location, fixtures).
+        .target(name: "PinholeTestSupport", path: "Tests/PinholeTestSupport"),
+        .testTarget(name: "VipsTests", dependencies: ["Vips", "PinholeTestSupport"]),
         .testTarget(name: "ThumborURLTests", dependencies: ["ThumborURL"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Vips", "ThumborURL"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Vips", "ThumborURL", "PinholeTestSupport"]),
         .testTarget(name: "ThumbnailServiceTests", dependencies: [
-            "ThumbnailService",
+            "ThumbnailService", "ThumborURL", "Imaging", "PinholeTestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Configuration", package: "swift-configuration"),
         ]),
     ]
 )
