@@ -53,7 +53,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Helpers shared by every test target (corpus location, fixtures).
-        .target(name: "PinholeTestSupport", path: "Tests/PinholeTestSupport"),
+        .target(name: "PinholeTestSupport", dependencies: ["Vips"], path: "Tests/PinholeTestSupport"),
         .testTarget(name: "VipsTests", dependencies: ["Vips", "PinholeTestSupport"]),
         .testTarget(name: "ThumborURLTests", dependencies: ["ThumborURL"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Vips", "ThumborURL", "PinholeTestSupport"]),

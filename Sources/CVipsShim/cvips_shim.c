@@ -21,6 +21,12 @@ VipsImage *cvips_open_buffer(const void *buf, size_t len, const char *options, i
         "fail_on", (VipsFailOn) fail_on, NULL);
 }
 
+VipsImage *cvips_open_file(const char *path, int sequential, int fail_on) {
+    return vips_image_new_from_file(path,
+        "access", sequential ? VIPS_ACCESS_SEQUENTIAL : VIPS_ACCESS_RANDOM,
+        "fail_on", (VipsFailOn) fail_on, NULL);
+}
+
 const char *cvips_find_loader(const void *buf, size_t len) { return vips_foreign_find_load_buffer(buf, len); }
 
 int cvips_orientation(VipsImage *in) {
@@ -53,7 +59,62 @@ int cvips_embed_extend(VipsImage *in, VipsImage **out, int x, int y, int width, 
     return vips_embed(in, out, x, y, width, height, "extend", VIPS_EXTEND_COPY, NULL);
 }
 
+/* CMYK without a profile: the plain formula RGB = (255 - CMY) * (255 - K) / 255, as Pillow (and so
+   Thumbor) converts it. Such files were almost always made with that formula, so a real press profile
+   would shift their colours. */
+static int cvips_naive_cmyk_to_srgb(VipsImage *in, VipsImage **out) {
+    VipsImage *t[7] = { NULL };
+    int result = -1;
+    if (vips_cast(in, &t[0], VIPS_FORMAT_FLOAT, NULL) ||
+        vips_extract_band(t[0], &t[1], 0, "n", 3, NULL) ||
+        vips_extract_band(t[0], &t[2], 3, NULL) ||
+        vips_linear1(t[1], &t[3], -1.0, 255.0, NULL) ||
+        vips_linear1(t[2], &t[4], -1.0 / 255.0, 1.0, NULL) ||
+        vips_multiply(t[3], t[4], &t[5], NULL) ||
+        vips_cast(t[5], &t[6], VIPS_FORMAT_UCHAR, NULL) ||
+        vips_copy(t[6], out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL))
+        goto done;
+    result = 0;
+done:
+    for (int i = 0; i < 7; i++) if (t[i]) g_object_unref(t[i]);
+    return result;
+}
+
+int cvips_premultiplied_linear_to_srgb(VipsImage *in, VipsImage **out) {
+    /* OpenEXR stores linear light with premultiplied alpha. Alpha is normally 0..1; files converted
+       from 8-bit sources sometimes carry 0..255. Colour is converted to sRGB first and divided by alpha
+       after, which leaves opaque pixels exact and keeps semi-transparent ones close to their source. */
+    if (vips_image_get_bands(in) != 4) return cvips_to_srgb(in, out, 0);
+    VipsImage *t[10] = { NULL };
+    double alpha_max = 0;
+    int result = -1;
+    if (vips_cast(in, &t[0], VIPS_FORMAT_FLOAT, NULL) ||
+        vips_extract_band(t[0], &t[1], 0, "n", 3, NULL) ||
+        vips_extract_band(t[0], &t[2], 3, NULL) ||
+        vips_max(t[2], &alpha_max, NULL) ||
+        vips_linear1(t[2], &t[3], alpha_max <= 1.0 ? 255.0 : 1.0, 0.0, NULL) ||   /* alpha on 0..255 */
+        vips_copy(t[1], &t[4], "interpretation", VIPS_INTERPRETATION_scRGB, NULL) ||
+        vips_colourspace(t[4], &t[5], VIPS_INTERPRETATION_sRGB, NULL) ||
+        vips_linear1(t[3], &t[6], 1.0 / 255.0, 0.0, NULL) ||                        /* alpha on 0..1 */
+        vips_divide(t[5], t[6], &t[7], NULL) ||                                    /* 0/0 gives 0 in libvips */
+        vips_bandjoin2(t[7], t[3], &t[8], NULL) ||
+        vips_cast(t[8], &t[9], VIPS_FORMAT_UCHAR, NULL) ||
+        vips_copy(t[9], out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL))
+        goto done;
+    result = 0;
+done:
+    for (int i = 0; i < 10; i++) if (t[i]) g_object_unref(t[i]);
+    return result;
+}
+
+int cvips_extract_bands(VipsImage *in, VipsImage **out, int first, int count) {
+    return vips_extract_band(in, out, first, "n", count, NULL);
+}
+
 int cvips_to_srgb(VipsImage *in, VipsImage **out, int keep_gray) {
+    if (vips_image_guess_interpretation(in) == VIPS_INTERPRETATION_CMYK && vips_image_get_bands(in) == 4 &&
+        !vips_image_get_typeof(in, VIPS_META_ICC_NAME))
+        return cvips_naive_cmyk_to_srgb(in, out);
     VipsImage *current = in;
     g_object_ref(current);
     /* An embedded profile (CMYK, Adobe RGB, …) is the truth about the pixels: transform through it. */

@@ -26,6 +26,8 @@ public enum RenderStep: Sendable, Equatable, CustomStringConvertible {
     case resize(PixelSize)
     /// Convert to 8-bit sRGB through any ICC profile (CMYK, 16-bit, linear float sources).
     case toSRGB(keepGray: Bool)
+    /// Convert linear-light premultiplied RGBA (OpenEXR) to 8-bit sRGB with straight alpha.
+    case premultipliedToSRGB
     /// Apply the EXIF orientation to the (small) result.
     case autoOrient(Int)
     case flip(horizontal: Bool)
@@ -39,6 +41,7 @@ public enum RenderStep: Sendable, Equatable, CustomStringConvertible {
         case let .crop(r): return "crop(left: \(r.left), top: \(r.top), width: \(r.width), height: \(r.height))"
         case let .resize(s): return "resize(\(s.width)x\(s.height))"
         case let .toSRGB(keepGray): return keepGray ? "toSRGB(keepGray)" : "toSRGB"
+        case .premultipliedToSRGB: return "premultipliedLinearToSRGB"
         case let .autoOrient(o): return "autoOrient(exif: \(o))"
         case let .flip(horizontal): return horizontal ? "flipHorizontally" : "flipVertically"
         case .flatten: return "flatten"
@@ -141,7 +144,7 @@ public struct RenderPlan: Sendable {
         if crop != PixelRect(left: 0, top: 0, right: loadedW, bottom: loadedH) { steps.append(.crop(crop)) }
         if storedTarget != PixelSize(width: crop.width, height: crop.height) { steps.append(.resize(storedTarget)) }
         let format = requestedFormat ?? OutputFormatPolicy.format(forSource: header.format, hasAlpha: header.hasAlpha)
-        steps.append(.toSRGB(keepGray: header.bands <= 2))
+        steps.append(header.format == .exr && header.hasAlpha ? .premultipliedToSRGB : .toSRGB(keepGray: header.bands <= 2))
         if orientation.value != 1 { steps.append(.autoOrient(orientation.value)) }
         steps += flips.map { .flip(horizontal: $0) }
         if header.hasAlpha && !format.carriesAlpha { steps.append(.flatten) }

@@ -83,6 +83,9 @@ public enum Renderer {
                     // thumbnail-sized, so render it to memory once (rotations and flips read it randomly).
                     image = try image!.toSRGB(keepGray: keepGray).copyToMemory()
                     decoded = true
+                case .premultipliedToSRGB:
+                    image = try image!.copyToMemory().premultipliedLinearToSRGB().copyToMemory()
+                    decoded = true
                 case .autoOrient:
                     image = try image!.autoRotate()
                 case let .flip(horizontal):

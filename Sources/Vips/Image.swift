@@ -22,6 +22,11 @@ public struct ImageHeader: Sendable, Equatable {
     public var swapsAxes: Bool { (5...8).contains(orientation) }
     public var displayWidth: Int { swapsAxes ? height : width }
     public var displayHeight: Int { swapsAxes ? width : height }
+
+    public init(width: Int, height: Int, bands: Int, pages: Int, hasAlpha: Bool, orientation: Int, loader: String) {
+        self.width = width; self.height = height; self.bands = bands; self.pages = pages
+        self.hasAlpha = hasAlpha; self.orientation = orientation; self.loader = loader
+    }
 }
 
 /// Encoder settings.
@@ -49,10 +54,10 @@ public enum SaveOptions: Sendable, Equatable {
 /// synchronous function, and let only the encoded bytes leave.
 public final class Image {
     private let pointer: UnsafeMutablePointer<VipsImage>
-    /// Keeps the encoded source alive while libvips may still read from it lazily.
-    private let source: PinnedBytes?
+    /// Keeps the encoded source (bytes or temporary file) alive while libvips may still read from it lazily.
+    private let source: AnyObject?
 
-    private init(_ pointer: UnsafeMutablePointer<VipsImage>, source: PinnedBytes?) {
+    private init(_ pointer: UnsafeMutablePointer<VipsImage>, source: AnyObject?) {
         self.pointer = pointer
         self.source = source
     }
@@ -65,6 +70,7 @@ public final class Image {
     /// (or its loader is blocked).
     public static func loaderName(for bytes: UnsafeRawBufferPointer) -> String? {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
+        if TemporarySourceFile.isNeeded(for: bytes) { return "openexrload" }
         guard let name = cvips_find_loader(base, bytes.count) else {
             _ = VipsRuntime.takeErrorMessage()
             return nil
@@ -77,6 +83,13 @@ public final class Image {
     public static func open(_ bytes: UnsafeRawBufferPointer, options: String = "", sequential: Bool = true,
                             failOn: FailOn = .error) throws -> Image {
         guard bytes.count > 0 else { throw VipsError(operation: "load", message: "empty input") }
+        if TemporarySourceFile.isNeeded(for: bytes) {
+            let file = try TemporarySourceFile(copying: bytes)
+            guard let image = cvips_open_file(file.path, sequential ? 1 : 0, failOn.rawValue) else {
+                throw VipsError(operation: "load", message: VipsRuntime.takeErrorMessage())
+            }
+            return Image(image, source: file)
+        }
         let pinned = PinnedBytes(copying: bytes)
         guard let image = cvips_open_buffer(pinned.base, pinned.count, options, sequential ? 1 : 0, failOn.rawValue) else {
             throw VipsError(operation: "load", message: VipsRuntime.takeErrorMessage())
@@ -159,6 +172,16 @@ public final class Image {
         try derive("colourspace") { cvips_to_srgb(pointer, $0, keepGray ? 1 : 0) }
     }
 
+    /// Linear-light premultiplied RGBA (OpenEXR) to 8-bit sRGB with straight alpha.
+    public func premultipliedLinearToSRGB() throws -> Image {
+        try derive("colourspace") { cvips_premultiplied_linear_to_srgb(pointer, $0) }
+    }
+
+    /// Bands `first ..< first + count` (e.g. the colour without alpha).
+    public func extractBands(first: Int, count: Int) throws -> Image {
+        try derive("extract_band") { cvips_extract_bands(pointer, $0, Int32(first), Int32(count)) }
+    }
+
     /// Composites away the alpha channel onto a solid colour.
     public func flatten(red: Double, green: Double, blue: Double) throws -> Image {
         try derive("flatten") { cvips_flatten(pointer, $0, red, green, blue) }
@@ -174,6 +197,16 @@ public final class Image {
         guard cvips_draw_rect(pointer, red, green, blue, Int32(left), Int32(top), Int32(width), Int32(height)) == 0 else {
             throw VipsError(operation: "draw_rect", message: VipsRuntime.takeErrorMessage())
         }
+    }
+
+    /// The pixels as packed bytes, band-interleaved (8-bit images: one byte per band per pixel).
+    public func rawPixels() throws -> [UInt8] {
+        var size = 0
+        guard let memory = vips_image_write_to_memory(pointer, &size) else {
+            throw VipsError(operation: "write_to_memory", message: VipsRuntime.takeErrorMessage())
+        }
+        defer { g_free(memory) }
+        return Array(UnsafeRawBufferPointer(start: memory, count: size))
     }
 
     // MARK: Encoding

@@ -91,7 +91,7 @@ struct GrammarTests {
         #expect(try ThumborPath.parse("/unsafe/\(image)").imageURL == expected)
     }
 
-    @Test func invalidUTF8IsAnError() {
+    @Test func invalidUTF8IsAnError() throws {
         #expect(throws: ThumborPath.ParseError.invalidUTF8(segment: "image")) { try ThumborPath.parse("/unsafe/%FF.jpg") }
         #expect(throws: ThumborPath.ParseError.noImage) { try ThumborPath.parse("") }
         // As in Thumbor, "/" alone matches with image "/" (and then fails the hash/unsafe gate).

@@ -16,6 +16,8 @@ char *cvips_error_take(void);
 /* Opens an image lazily from memory (the buffer is NOT copied: keep it alive).
    options is a libvips option string for the chosen loader, e.g. "shrink=4". */
 VipsImage *cvips_open_buffer(const void *buf, size_t len, const char *options, int sequential, int fail_on);
+/* Opens a file lazily (for formats with no buffer loader, e.g. OpenEXR). */
+VipsImage *cvips_open_file(const char *path, int sequential, int fail_on);
 /* Loader name ("jpegload_buffer", …) or NULL when not an image libvips can read. */
 const char *cvips_find_loader(const void *buf, size_t len);
 int cvips_orientation(VipsImage *in);
@@ -28,6 +30,9 @@ int cvips_rot(VipsImage *in, VipsImage **out, int quarter_turns);
 int cvips_embed_extend(VipsImage *in, VipsImage **out, int x, int y, int width, int height);
 /* Colour: to 8-bit sRGB (or B_W for one-band images), honouring an embedded ICC profile. */
 int cvips_to_srgb(VipsImage *in, VipsImage **out, int keep_gray);
+/* Linear-light, premultiplied RGBA (OpenEXR) to 8-bit sRGB with straight alpha. */
+int cvips_premultiplied_linear_to_srgb(VipsImage *in, VipsImage **out);
+int cvips_extract_bands(VipsImage *in, VipsImage **out, int first, int count);
 int cvips_flatten(VipsImage *in, VipsImage **out, double r, double g, double b);
 int cvips_draw_rect(VipsImage *image, double r, double g, double b, int left, int top, int width, int height);
 int cvips_copy_memory(VipsImage *in, VipsImage **out);
