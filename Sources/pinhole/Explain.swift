@@ -17,9 +17,16 @@ struct Explain: AsyncParsableCommand {
     @Option(help: "Check the signature with this key instead of the configured ones (repeatable).") var key: [String] = []
     @Option(help: "Plan against this local file instead of loading the source through the configured loader.") var source: String?
     @Flag(help: "Skip loading the source (no render plan).") var noPlan = false
-    @Argument(help: "The URL path as sent, e.g. /<signature>/fit-in/300x300/photo.jpg (a query string is ignored).") var path: String
+    @Flag(help: "Read one path per line from standard input and print one compact JSON line each (request and signature only).")
+    var batch = false
+    @Argument(help: "The URL path as sent, e.g. /<signature>/fit-in/300x300/photo.jpg (a query string is ignored).") var path: String?
 
     func run() async throws {
+        if batch {
+            try await runBatch()
+            return
+        }
+        guard let path else { throw ValidationError("give a URL path, or --batch") }
         var configuration = try await loadConfiguration(file: config)
         if !key.isEmpty { configuration.securityKeys = key }
         let rawPath = String(path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0])
@@ -49,6 +56,24 @@ struct Explain: AsyncParsableCommand {
             document["plan"] = await plan(for: request, configuration: configuration)
         }
         print(Self.json(document))
+    }
+
+    private func runBatch() async throws {
+        var configuration = try await loadConfiguration(file: config)
+        if !key.isEmpty { configuration.securityKeys = key }
+        let verifier = SignatureVerifier(keys: configuration.securityKeys)
+        while let line = readLine(strippingNewline: true) {
+            var document: [String: Any] = ["path": line]
+            do {
+                let request = try ThumborPath.parse(line)
+                document["request"] = Self.fields(of: request)
+                document["signature_valid"] = request.hash.map { _ in verifier.isValid(rawPath: line, request: request) } ?? false
+            } catch {
+                document["error"] = error == .noImage ? "no image" : "invalid utf-8"
+            }
+            let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        }
     }
 
     private func plan(for request: ThumborRequest, configuration: ServiceConfiguration) async -> Any {

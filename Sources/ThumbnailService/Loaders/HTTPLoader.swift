@@ -79,7 +79,8 @@ public struct HTTPLoader: ImageLoader {
             case 200..<300:
                 do {
                     let body = try await response.body.collect(upTo: settings.maxBytes)
-                    if body.readableBytes == 0 { throw ServiceError(.badGateway, "source responded with an empty body") }
+                    // An empty source is a bad image, like an empty file (Thumbor: 502).
+                    if body.readableBytes == 0 { throw ServiceError(.badRequest, "source is empty") }
                     return body
                 } catch let error as ServiceError {
                     throw error

@@ -1,0 +1,238 @@
+"""Shared helpers for Pinhole's Python tests: start `pinhole serve`, real Thumbor 7.8.0 and a loopback
+origin server; sign URLs with libthumbor; read image sizes. Every server binds 127.0.0.1 only."""
+import contextlib
+import http.server
+import io
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = Path(os.environ.get("PINHOLE_CORPUS", REPO.parent / "shared" / "corpus")).resolve()
+BINARY = os.environ.get("PINHOLE_BINARY", str(REPO / ".build" / "debug" / "pinhole"))
+KEY = "test-security-key"
+PHOTOS = sorted(p.name for p in CORPUS.glob("photo-*-2560x1600.jpg"))
+BIG_PHOTO = "photo-beach-5120x2880.jpg"
+BAD = sorted("bad/" + p.name for p in (CORPUS / "bad").iterdir())
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url, process=None, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {process.returncode}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+class PinholeServer:
+    """A real `pinhole serve` process configured through PINHOLE_ environment variables."""
+
+    def __init__(self, **settings):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ)
+        env.update({
+            "PINHOLE_THUMBNAILS_PORT": str(self.port),
+            "PINHOLE_THUMBNAILS_SECURITY_KEYS": KEY,
+            "PINHOLE_THUMBNAILS_LOADER": "file",
+            "PINHOLE_THUMBNAILS_FILE_ROOT": str(CORPUS),
+        })
+        for key, value in settings.items():
+            env["PINHOLE_THUMBNAILS_" + key.upper()] = str(value)
+        self.log = tempfile.NamedTemporaryFile(prefix="pinhole-log-", suffix=".txt", delete=False)
+        self.process = subprocess.Popen([BINARY, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        cwd=tempfile.mkdtemp(prefix="pinhole-cwd-"))
+        wait_for(self.base + "/healthcheck", self.process)
+
+    def get(self, path, **kwargs):
+        kwargs.setdefault("timeout", 60)
+        kwargs.setdefault("allow_redirects", False)
+        return requests.get(self.base + path, **kwargs)
+
+    def raw_get(self, path):
+        """GET with the path sent byte for byte (requests would remove `..` segments)."""
+        import http.client
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+        return response.status, body
+
+    def logs(self):
+        return Path(self.log.name).read_text(errors="replace")
+
+    def rss_kib(self, field="VmHWM"):
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class ThumborServer:
+    """Real Thumbor 7.8.0 from PyPI: file loader on the corpus, EXIF orientation on (as Pinhole),
+    no storage or result storage."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+        conf.write(f"""
+LOADER = 'thumbor.loaders.file_loader'
+FILE_LOADER_ROOT_PATH = {str(CORPUS)!r}
+STORAGE = 'thumbor.storages.no_storage'
+RESULT_STORAGE = None
+RESPECT_ORIENTATION = True
+ALLOW_UNSAFE_URL = True
+SECURITY_KEY = {KEY!r}
+""")
+        conf.close()
+        thumbor = Path(sys.executable).parent / "thumbor"
+        self.process = subprocess.Popen([str(thumbor), "-p", str(self.port), "-i", "127.0.0.1", "-c", conf.name, "-l", "error"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self.base + "/healthcheck", self.process)
+
+    def get(self, path, **kwargs):
+        kwargs.setdefault("timeout", 60)
+        return requests.get(self.base + path, **kwargs)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def image_size(body):
+    with Image.open(io.BytesIO(body)) as img:
+        return img.size
+
+
+def image_format(body):
+    with Image.open(io.BytesIO(body)) as img:
+        return img.format
+
+
+def mean_difference(a, b, size=64):
+    """Mean absolute difference per colour channel (0-255) after scaling both to size x size."""
+    from PIL import ImageChops, ImageStat
+    with Image.open(io.BytesIO(a)) as ia, Image.open(io.BytesIO(b)) as ib:
+        ra = ia.convert("RGB").resize((size, size), Image.BILINEAR)
+        rb = ib.convert("RGB").resize((size, size), Image.BILINEAR)
+        return sum(ImageStat.Stat(ImageChops.difference(ra, rb)).mean) / 3
+
+
+def sign(path_after_signature, key=KEY):
+    """libthumbor's signer (the same code CryptoURL uses)."""
+    from libthumbor.url_signers.base64_hmac_sha1 import UrlSigner
+    return "/" + UrlSigner(key).signature(path_after_signature).decode() + "/" + path_after_signature
+
+
+@pytest.fixture(scope="session")
+def pinhole():
+    server = PinholeServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def thumbor():
+    server = ThumborServer()
+    yield server
+    server.stop()
+
+
+class OriginHandler(http.server.BaseHTTPRequestHandler):
+    """A loopback origin for the HTTP loader: corpus files, redirects, failures, slow and endless bodies."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def send_bytes(self, status, body, content_type="application/octet-stream"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        path, _, query = self.path.partition("?")
+        parts = path.strip("/").split("/")
+        if parts[0] == "files":
+            file = CORPUS / "/".join(parts[1:])
+            if file.is_file() and CORPUS in file.resolve().parents:
+                return self.send_bytes(200, file.read_bytes())
+            return self.send_bytes(404, b"no")
+        if parts[0] == "redirect":           # /redirect/N/<rest>: N hops, then /<rest>
+            hops = int(parts[1])
+            target = "/" + "/".join(parts[2:]) if hops <= 1 else f"/redirect/{hops - 1}/" + "/".join(parts[2:])
+            if query:
+                target += "?" + query
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
+        if parts[0] == "redirect-to":        # /redirect-to/<host:port>/<rest>
+            self.send_response(302)
+            self.send_header("Location", f"http://{parts[1]}/" + "/".join(parts[2:]))
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
+        if parts[0] == "component":          # ftrack's /component/get?id=…: redirect to the file server
+            name = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("id", "")
+            self.send_response(302)
+            self.send_header("Location", f"/files/{name}")
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
+        if parts[0] == "status":
+            return self.send_bytes(int(parts[1]), b"status")
+        if parts[0] == "empty":
+            return self.send_bytes(200, b"", "image/jpeg")
+        if parts[0] == "slow":
+            time.sleep(float(parts[1]))
+            return self.send_bytes(200, (CORPUS / PHOTOS[0]).read_bytes())
+        if parts[0] == "endless":           # a body that never ends: the loader must cut it off
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"\xff" * 65536
+            with contextlib.suppress(OSError):
+                for _ in range(100000):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            return
+        return self.send_bytes(404, b"unknown")
+
+
+@pytest.fixture(scope="session")
+def origin():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OriginHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
