@@ -2,7 +2,7 @@ import ArgumentParser
 import ThumborURL
 
 /// `pinhole sign`: a signed URL, byte-identical to libthumbor's `CryptoURL(key).generate(**options)`.
-struct Sign: ParsableCommand {
+struct Sign: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a signed Thumbor URL (same bytes as libthumbor).")
 
     @Option(help: "Signing key (default: first of thumbnails.security_keys from --config / PINHOLE_THUMBNAILS_SECURITY_KEYS).")
