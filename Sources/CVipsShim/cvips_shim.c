@@ -107,6 +107,46 @@ done:
     return result;
 }
 
+int cvips_trim_box(VipsImage *in, int corner, double tolerance, int *found, int *left, int *top, int *right, int *bottom) {
+    int width = vips_image_get_width(in), height = vips_image_get_height(in), bands = vips_image_get_bands(in);
+    double *reference = NULL;
+    int n = 0;
+    VipsImage *t[13] = { NULL };
+    int result = -1;
+    *found = 0;
+    if (vips_getpoint(in, &reference, &n, corner ? width - 1 : 0, corner ? height - 1 : 0, NULL)) return -1;
+    double ones[16], offsets[16];
+    for (int i = 0; i < n && i < 16; i++) { ones[i] = 1.0; offsets[i] = -reference[i]; }
+    double top_d, left_d, bottom_d, right_d;
+    /* mask = sum over bands of (pixel - reference)^2 > tolerance^2; then the first marked row/column
+       from each side, found with vips_profile on the mask and on its flips. */
+    if (vips_linear(in, &t[0], ones, offsets, n < 16 ? n : 16, NULL) ||
+        vips_multiply(t[0], t[0], &t[1], NULL) ||
+        vips_bandmean(t[1], &t[2], NULL) ||
+        vips_relational_const1(t[2], &t[3], VIPS_OPERATION_RELATIONAL_MORE, tolerance * tolerance / bands, NULL))
+        goto done;
+    t[4] = vips_image_copy_memory(t[3]);
+    if (!t[4] ||
+        vips_profile(t[4], &t[5], &t[6], NULL) ||
+        vips_min(t[5], &top_d, NULL) || vips_min(t[6], &left_d, NULL) ||
+        vips_flip(t[4], &t[7], VIPS_DIRECTION_VERTICAL, NULL) || vips_flip(t[4], &t[8], VIPS_DIRECTION_HORIZONTAL, NULL) ||
+        vips_profile(t[7], &t[9], &t[11], NULL) || vips_profile(t[8], &t[12], &t[10], NULL) ||
+        vips_min(t[9], &bottom_d, NULL) || vips_min(t[10], &right_d, NULL))
+        goto done;
+    if ((int) top_d < height) {
+        *found = 1;
+        *top = (int) top_d;
+        *left = (int) left_d;
+        *bottom = height - 1 - (int) bottom_d;
+        *right = width - 1 - (int) right_d;
+    }
+    result = 0;
+done:
+    g_free(reference);
+    for (int i = 0; i < 13; i++) if (t[i]) g_object_unref(t[i]);
+    return result;
+}
+
 int cvips_extract_bands(VipsImage *in, VipsImage **out, int first, int count) {
     return vips_extract_band(in, out, first, "n", count, NULL);
 }

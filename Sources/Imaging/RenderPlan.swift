@@ -59,8 +59,9 @@ public struct RenderPlan: Sendable {
     public var outputFormat: ImageFormat
     public var steps: [RenderStep]
 
+    /// `trim` is Thumbor's trim box in displayed coordinates, when the URL asks for trim and it found one.
     public static func make(request: ThumborRequest, header: ImageHeader, settings: RenderSettings,
-                            outputFormat requestedFormat: ImageFormat? = nil) throws(PlanError) -> RenderPlan {
+                            trim: PixelRect? = nil, outputFormat requestedFormat: ImageFormat? = nil) throws(PlanError) -> RenderPlan {
         if header.width * header.height > settings.maxPixels || header.width > 1 << 24 || header.height > 1 << 24 {
             throw .sourceTooLarge(width: header.width, height: header.height, limit: settings.maxPixels)
         }
@@ -84,7 +85,14 @@ public struct RenderPlan: Sendable {
 
         let geometry: ThumborGeometry
         do {
-            geometry = try ThumborGeometry.compute(source: logical, request: request)
+            var logicalTrim = trim
+            if let box = trim, logical != display {
+                let fx = Double(logical.width) / Double(display.width), fy = Double(logical.height) / Double(display.height)
+                logicalTrim = PixelRect(left: Int(Double(box.left) * fx), top: Int(Double(box.top) * fy),
+                                        right: max(Int(Double(box.left) * fx) + 1, Int((Double(box.right) * fx).rounded())),
+                                        bottom: max(Int(Double(box.top) * fy) + 1, Int((Double(box.bottom) * fy).rounded())))
+            }
+            geometry = try ThumborGeometry.compute(source: logical, request: request, trim: logicalTrim)
         } catch {
             throw .geometry(error)
         }

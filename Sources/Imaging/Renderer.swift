@@ -43,14 +43,42 @@ public enum Renderer {
 
     public static func render(_ bytes: UnsafeRawBufferPointer, request: ThumborRequest, settings: RenderSettings,
                               outputFormat: ImageFormat? = nil) throws(RenderError) -> Rendered {
+        try execute(plan(bytes, request: request, settings: settings, outputFormat: outputFormat), on: bytes, settings: settings)
+    }
+
+    /// Reads the header (and, for `trim`, the pixels Thumbor's trim looks at) and plans the render.
+    public static func plan(_ bytes: UnsafeRawBufferPointer, request: ThumborRequest, settings: RenderSettings,
+                            outputFormat: ImageFormat? = nil) throws(RenderError) -> RenderPlan {
         let header = try header(of: bytes)
-        let plan: RenderPlan
+        var trimBox: PixelRect?
+        if let trim = request.trimOption {
+            // Checked here too: trim decodes the whole source before the plan's own check would run.
+            if header.width * header.height > settings.maxPixels {
+                throw .plan(.sourceTooLarge(width: header.width, height: header.height, limit: settings.maxPixels))
+            }
+            trimBox = try self.trimBox(bytes, option: trim, settings: settings)
+        }
         do {
-            plan = try RenderPlan.make(request: request, header: header, settings: settings, outputFormat: outputFormat)
+            return try RenderPlan.make(request: request, header: header, settings: settings, trim: trimBox, outputFormat: outputFormat)
         } catch {
             throw .plan(error)
         }
-        return try execute(plan, on: bytes, settings: settings)
+    }
+
+    /// Thumbor's trim (`_bounding_box.c`) on the full-size, upright, 8-bit sRGB pixels.
+    static func trimBox(_ bytes: UnsafeRawBufferPointer, option: TrimOption, settings: RenderSettings) throws(RenderError) -> PixelRect? {
+        do {
+            var image = try Image.open(bytes, sequential: false, failOn: .error)
+            if settings.respectOrientation { image = try image.autoRotate() }
+            image = try image.toSRGB(keepGray: false).copyToMemory()
+            guard let box = try image.trimBox(bottomRightReference: option.corner == .bottomRight, tolerance: Double(option.tolerance)),
+                  box.right >= box.left, box.bottom >= box.top else { return nil }
+            return PixelRect(left: box.left, top: box.top, right: box.right + 1, bottom: box.bottom + 1)
+        } catch let error as VipsError {
+            throw .undecodable(error)
+        } catch {
+            throw .undecodable(VipsError(operation: "trim", message: "\(error)"))
+        }
     }
 
     public static func execute(_ plan: RenderPlan, on bytes: UnsafeRawBufferPointer, settings: RenderSettings) throws(RenderError) -> Rendered {

@@ -41,16 +41,27 @@ public struct ThumborGeometry: Sendable, Equatable {
             && a.target.height == b.target.height && a.focalPoints == b.focalPoints && a.outputSize == b.outputSize
     }
 
-    /// Runs `img_operation_worker` (manual crop → target dimensions → focal points → debug | fit-in | auto crop + resize → flip).
-    /// `focalPoints` are explicit points in source coordinates (from `focal()` or detection).
-    public static func compute(source: PixelSize, request: ThumborRequest, stretch: Bool = false,
+    /// Runs `Transformer.trim` (when a trim box was found) and `img_operation_worker` (manual crop → target
+    /// dimensions → focal points → debug | fit-in | auto crop + resize → flip).
+    /// `trim` is the box `Transformer.trim` crops to (exclusive right/bottom); `focalPoints` are explicit
+    /// points in source coordinates (from `focal()` or detection).
+    public static func compute(source: PixelSize, request: ThumborRequest, trim: PixelRect? = nil, stretch: Bool = false,
                                focalPoints explicitPoints: [FocalPoint] = []) throws(Failure) -> ThumborGeometry {
         var g = ThumborGeometry(sourceSize: source, outputSize: source)
         var size = source
-
-        // Manual crop, clamped; an empty box is ignored.
         var crop = request.crop
         var shouldCrop = crop.isSet
+
+        if let trim {
+            g.operations.append(.crop(trim))
+            size = PixelSize(width: trim.width, height: trim.height)
+            if shouldCrop {
+                crop.left -= trim.left; crop.top -= trim.top
+                crop.right -= trim.left; crop.bottom -= trim.top
+            }
+        }
+
+        // Manual crop, clamped; an empty box is ignored.
         if shouldCrop {
             crop.left = min(max(crop.left, 0), size.width)
             crop.top = min(max(crop.top, 0), size.height)

@@ -209,6 +209,16 @@ public final class Image {
         return Array(UnsafeRawBufferPointer(start: memory, count: size))
     }
 
+    /// Thumbor's trim box (inclusive edges) around pixels farther than `tolerance` from the reference
+    /// corner's colour; nil when every pixel is within it.
+    public func trimBox(bottomRightReference: Bool, tolerance: Double) throws -> (left: Int, top: Int, right: Int, bottom: Int)? {
+        var found: Int32 = 0, left: Int32 = 0, top: Int32 = 0, right: Int32 = 0, bottom: Int32 = 0
+        guard cvips_trim_box(pointer, bottomRightReference ? 1 : 0, tolerance, &found, &left, &top, &right, &bottom) == 0 else {
+            throw VipsError(operation: "trim", message: VipsRuntime.takeErrorMessage())
+        }
+        return found != 0 ? (Int(left), Int(top), Int(right), Int(bottom)) : nil
+    }
+
     // MARK: Encoding
 
     public func encoded(_ options: SaveOptions) throws -> [UInt8] {

@@ -88,8 +88,10 @@ struct Explain: AsyncParsableCommand {
                 var buffer = try await server.loader.load(request.imageURL)
                 bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
             }
-            let header = try bytes.withUnsafeBytes { buffer throws(RenderError) in try Renderer.header(of: buffer) }
-            let plan = try RenderPlan.make(request: request, header: header, settings: configuration.render)
+            let plan = try bytes.withUnsafeBytes { buffer throws(RenderError) in
+                try Renderer.plan(buffer, request: request, settings: configuration.render)
+            }
+            let header = plan.header
             return [
                 "source": ["width": header.width, "height": header.height, "bands": header.bands, "loader": header.loader,
                            "orientation": header.orientation] as [String: Any],

@@ -69,6 +69,14 @@ struct ThumborGeometryTests {
         #expect(try geometry("500x500:100x100/a.jpg", 1000, 750).operations == [])
     }
 
+    @Test func trimComesFirstAndShiftsTheManualCrop() throws {
+        let trim = PixelRect(left: 37, top: 51, right: 437, bottom: 301)
+        let g = try ThumborGeometry.compute(source: PixelSize(width: 640, height: 400),
+                                            request: try ThumborPath.parse("/unsafe/trim/47x61:237x161/a.png"), trim: trim)
+        #expect(g.operations == [.crop(trim), .crop(PixelRect(left: 10, top: 10, right: 200, bottom: 110))])
+        #expect(g.outputSize == PixelSize(width: 190, height: 100))
+    }
+
     @Test func flipsComeLastInOrder() throws {
         let g = try geometry("-300x-200/a.jpg", 1000, 750)
         #expect(g.operations.suffix(2) == [.flipHorizontally, .flipVertically])

@@ -99,13 +99,13 @@ class ThumborServer:
     """Real Thumbor 7.8.0 from PyPI: file loader on the corpus, EXIF orientation on (as Pinhole),
     no storage or result storage."""
 
-    def __init__(self):
+    def __init__(self, root=CORPUS):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
         conf.write(f"""
 LOADER = 'thumbor.loaders.file_loader'
-FILE_LOADER_ROOT_PATH = {str(CORPUS)!r}
+FILE_LOADER_ROOT_PATH = {str(root)!r}
 STORAGE = 'thumbor.storages.no_storage'
 RESULT_STORAGE = None
 RESPECT_ORIENTATION = True

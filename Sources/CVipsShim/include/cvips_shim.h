@@ -37,6 +37,11 @@ int cvips_flatten(VipsImage *in, VipsImage **out, double r, double g, double b);
 int cvips_draw_rect(VipsImage *image, double r, double g, double b, int left, int top, int width, int height);
 int cvips_copy_memory(VipsImage *in, VipsImage **out);
 
+/* Thumbor's trim bounding box: pixels whose Euclidean distance over all bands (0..255) from the
+   reference corner pixel (top-left, or bottom-right when corner != 0) is above tolerance.
+   Sets *found = 0 when no pixel differs. */
+int cvips_trim_box(VipsImage *in, int corner, double tolerance, int *found, int *left, int *top, int *right, int *bottom);
+
 /* Savers: output buffer is g_malloc'd; free with g_free. */
 int cvips_jpegsave(VipsImage *in, int quality, int progressive, void **buf, size_t *len);
 int cvips_pngsave(VipsImage *in, int compression, void **buf, size_t *len);
