@@ -129,7 +129,7 @@ extension ServiceConfiguration {
         etags = try r.bool("etags") ?? etags
         corsOrigin = try r.string("cors_origin") ?? corsOrigin
         workers = try r.int("workers", in: 0...1024) ?? workers
-        vips.concurrency = try r.int("vips_concurrency", in: 1...256) ?? vips.concurrency
+        vips.concurrency = try r.int("vips_concurrency", in: 0...256) ?? vips.concurrency
         vips.allowedUntrustedLoaders = try r.strings("untrusted_loaders") ?? vips.allowedUntrustedLoaders
     }
 }

@@ -5,7 +5,8 @@ import Foundation
 /// Process-wide libvips settings, applied once before the first image is opened.
 public struct VipsSettings: Sendable, Equatable {
     /// Threads libvips uses inside one image pipeline. A server renders many images at once on a pool
-    /// sized to the cores, so 1 keeps the cores busy without oversubscribing them.
+    /// sized to the cores, so 1 keeps the cores busy without oversubscribing them. 0 = libvips' default
+    /// (VIPS_CONCURRENCY or the core count).
     public var concurrency: Int = 1
     /// Block loaders libvips marks untrusted (magick, pdf, svg, exr, …) except those in `allowedUntrustedLoaders`.
     public var blockUntrusted: Bool = true
@@ -38,7 +39,7 @@ public enum VipsRuntime {
         guard initResult == 0 else {
             throw VipsError(operation: "vips_init", message: takeErrorMessage())
         }
-        cvips_configure(Int32(max(1, settings.concurrency)), settings.blockUntrusted ? 1 : 0)
+        cvips_configure(Int32(max(0, settings.concurrency)), settings.blockUntrusted ? 1 : 0)
         if settings.blockUntrusted {
             for name in settings.allowedUntrustedLoaders {
                 cvips_set_operation_blocked(name, 0)

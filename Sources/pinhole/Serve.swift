@@ -24,11 +24,11 @@ struct Serve: AsyncParsableCommand {
             // A development key, printed so that URLs can be signed; production sets thumbnails.security_keys.
             let key = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
             configuration.securityKeys = [key]
-            print("pinhole: no thumbnails.security_keys configured; development key for this run: \(key)")
+            announce("pinhole: no thumbnails.security_keys configured; development key for this run: \(key)")
         }
         try FileManager.default.createDirectory(atPath: configuration.fileRoot, withIntermediateDirectories: true)
         let server = try ThumbnailServer(configuration: configuration, logger: logger)
-        print("pinhole: thumbnails on http://\(configuration.host):\(configuration.port) (loader: \(configuration.loader.rawValue), root: \(configuration.fileRoot))")
+        announce("pinhole: thumbnails on http://\(configuration.host):\(configuration.port) (loader: \(configuration.loader.rawValue), root: \(configuration.fileRoot))")
         let group = ServiceGroup(
             configuration: .init(services: [server.application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -44,6 +44,11 @@ func loadConfiguration(file: String?) async throws -> ServiceConfiguration {
         FileHandleOutput.standardError("pinhole: \(error)")
         throw ExitCode(78)  // EX_CONFIG
     }
+}
+
+/// A start-up line on standard output, flushed at once (stdout is block-buffered when it is not a terminal).
+func announce(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
 enum FileHandleOutput {

@@ -180,3 +180,35 @@ def test_bad_configuration_stops_startup_naming_the_key(tmp_path):
     result = subprocess.run([BINARY, "serve"], env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert result.returncode != 0
     assert "thumbnails.port" in result.stderr
+
+
+def test_example_config_serves_every_readable_file(tmp_path):
+    """`pinhole serve --config config/pinhole.example.yaml` as shipped (its ./data/images pointed at the
+    corpus, its port moved off 8888): the printed development key signs a fit-in/300x300 of every file."""
+    import os
+    import re as regex
+    import subprocess
+    from conftest import BINARY, REPO, free_port, wait_for
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "images").symlink_to(CORPUS)
+    port = free_port()
+    log = tmp_path / "log.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINHOLE_")}
+    env["PINHOLE_THUMBNAILS_PORT"] = str(port)
+    with open(log, "w") as out:
+        process = subprocess.Popen([BINARY, "serve", "--config", str(REPO / "config" / "pinhole.example.yaml")],
+                                   cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthcheck", process)
+        key = regex.search(r"development key for this run: (\S+)", log.read_text()).group(1)
+        client = CryptoURL(key=key)
+        for name, expected in sorted(READABLE.items()):
+            url = client.generate(width=300, height=300, fit_in=True, image_url=name)
+            response = requests.get(f"http://127.0.0.1:{port}{url}", timeout=60)
+            assert response.status_code == 200, (name, response.text)
+            width, height = image_size(response.content)
+            assert max(width, height) <= 300 and (width == 300 or height == 300 or name.startswith("anim")), name
+        assert requests.get(f"http://127.0.0.1:{port}/unsafe/fit-in/300x300/{PHOTOS[0]}", timeout=30).status_code == 400
+    finally:
+        process.terminate()
+        process.wait(10)
