@@ -34,9 +34,24 @@ let package = Package(
         ]),
         // Thumbor's transform math as a plan of named steps, executed on Vips.
         .target(name: "Imaging", dependencies: ["Vips", "ThumborURL"]),
-        // The HTTP service: routes, loaders, responses, configuration.
+        // What both services share: configuration reading and validation, HTTP dates.
+        .target(name: "ServiceSupport", dependencies: [
+            .product(name: "Configuration", package: "swift-configuration"),
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
+        // The file server ftrack's ftrack.server location points at: signed /put, /get, /remove on a crash-safe store.
+        .target(name: "FileServer", dependencies: [
+            "ServiceSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "_NIOFileSystem", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Configuration", package: "swift-configuration"),
+        ]),
+        // The thumbnail service: routes, loaders, responses, configuration.
         .target(name: "ThumbnailService", dependencies: [
-            "Imaging", "ThumborURL", "Vips",
+            "Imaging", "ThumborURL", "Vips", "ServiceSupport",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -48,7 +63,7 @@ let package = Package(
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .executableTarget(name: "pinhole", dependencies: [
-            "ThumbnailService", "ThumborURL", "Imaging",
+            "ThumbnailService", "FileServer", "ServiceSupport", "ThumborURL", "Imaging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -62,6 +77,12 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Configuration", package: "swift-configuration"),
+        ]),
+        .testTarget(name: "FileServerTests", dependencies: [
+            "FileServer", "ServiceSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]
 )

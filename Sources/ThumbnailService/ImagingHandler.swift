@@ -1,4 +1,5 @@
 import Foundation
+import ServiceSupport
 import HTTPTypes
 import Hummingbird
 import Imaging

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FileServer
 import Foundation
 import Imaging
 import Logging
@@ -137,6 +138,9 @@ struct ConfigKeys: ParsableCommand {
     func run() {
         for entry in ServiceConfiguration.keys {
             print("\(entry.key)\t\(entry.thumbor)\t\(entry.meaning)")
+        }
+        for entry in FileServerConfiguration.keys {
+            print("\(entry.key)\t-\t\(entry.meaning)")
         }
     }
 }

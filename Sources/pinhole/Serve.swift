@@ -1,58 +1,124 @@
 import ArgumentParser
+import Configuration
 import Crypto
+import FileServer
 import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import ServiceSupport
 import ThumbnailService
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the thumbnail service (embedded defaults; --config and PINHOLE_… variables override them).")
+        abstract: "Run the thumbnail service and the file server (embedded defaults; --config and PINHOLE_… variables override them).")
 
+    @OptionGroup var options: ServiceOptions
+
+    func run() async throws {
+        let logger = options.logger()
+        let reader = try await options.reader()
+        var thumbnails = try await loadOrExit { try ServiceConfiguration(reader: reader) }
+        var files = try await loadOrExit { try FileServerConfiguration(reader: reader) }
+        if thumbnails.securityKeys.isEmpty {
+            let key = developmentSecret()
+            thumbnails.securityKeys = [key]
+            announce("pinhole: no thumbnails.security_keys configured; development key for this run: \(key)")
+        }
+        if files.secrets.isEmpty {
+            let secret = developmentSecret()
+            files.secrets = [secret]
+            announce("pinhole: no files.secrets configured; development file-server secret for this run: \(secret)")
+        }
+        try FileManager.default.createDirectory(atPath: thumbnails.fileRoot, withIntermediateDirectories: true)
+        let thumbnailServer = try ThumbnailServer(configuration: thumbnails, logger: logger)
+        let fileServer = try FileServer(configuration: files, logger: logger)
+        announce("pinhole: thumbnails on http://\(thumbnails.host):\(thumbnails.port) (loader: \(thumbnails.loader.rawValue), root: \(thumbnails.fileRoot))")
+        announce("pinhole: files on http://\(files.host):\(files.port) (root: \(files.root))")
+        let wiring = Task { await wire(fileServer.events, logger: logger) }
+        let group = ServiceGroup(configuration: .init(
+            services: [thumbnailServer.application(), fileServer.application()],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        wiring.cancel()
+        try await thumbnailServer.shutdown()
+    }
+
+    /// The executable joins the two services: the file server never imports the thumbnail service.
+    /// Uploads of images and video are where pre-warming will hook in; removals where cache purges will.
+    func wire(_ events: FileServerEvents, logger: Logger) async {
+        for await event in events.subscribe() {
+            switch event {
+            case let .uploaded(id, contentType, size, _):
+                logger.debug("component uploaded", metadata: ["id": .string(id), "type": .string(contentType), "bytes": .stringConvertible(size)])
+            case let .removed(id):
+                logger.debug("component removed", metadata: ["id": .string(id)])
+            }
+        }
+    }
+}
+
+struct Files: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the file server alone.")
+
+    @OptionGroup var options: ServiceOptions
+
+    func run() async throws {
+        let logger = options.logger()
+        var files = try await loadOrExit { try FileServerConfiguration(reader: try await options.reader()) }
+        if files.secrets.isEmpty {
+            let secret = developmentSecret()
+            files.secrets = [secret]
+            announce("pinhole: no files.secrets configured; development file-server secret for this run: \(secret)")
+        }
+        let fileServer = try FileServer(configuration: files, logger: logger)
+        announce("pinhole: files on http://\(files.host):\(files.port) (root: \(files.root))")
+        let group = ServiceGroup(configuration: .init(
+            services: [fileServer.application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// Options every long-running subcommand takes.
+struct ServiceOptions: ParsableArguments {
     @Option(name: .long, help: "YAML configuration file.")
     var config: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    func run() async throws {
+    func logger() -> Logger {
         var logger = Logger(label: "pinhole")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        var configuration = try await loadConfiguration(file: config)
-        if configuration.securityKeys.isEmpty {
-            // A development key, printed so that URLs can be signed; production sets thumbnails.security_keys.
-            let key = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
-            configuration.securityKeys = [key]
-            announce("pinhole: no thumbnails.security_keys configured; development key for this run: \(key)")
-        }
-        try FileManager.default.createDirectory(atPath: configuration.fileRoot, withIntermediateDirectories: true)
-        let server = try ThumbnailServer(configuration: configuration, logger: logger)
-        announce("pinhole: thumbnails on http://\(configuration.host):\(configuration.port) (loader: \(configuration.loader.rawValue), root: \(configuration.fileRoot))")
-        let group = ServiceGroup(
-            configuration: .init(services: [server.application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        try await server.shutdown()
+        return logger
+    }
+
+    func reader() async throws -> ConfigReader {
+        try await loadOrExit { try await ConfigurationSource.reader(file: config) }
     }
 }
 
-/// Loads the service configuration or exits with a message naming the bad key.
-func loadConfiguration(file: String?) async throws -> ServiceConfiguration {
+/// Loads configuration or exits with a message naming the bad key (exit status 78, EX_CONFIG).
+func loadOrExit<T>(_ load: () async throws -> T) async throws -> T {
     do {
-        return try ServiceConfiguration(reader: try await ConfigurationSource.reader(file: file))
+        return try await load()
     } catch let error as ConfigurationError {
-        FileHandleOutput.standardError("pinhole: \(error)")
-        throw ExitCode(78)  // EX_CONFIG
+        FileHandle.standardError.write(Data("pinhole: \(error)\n".utf8))
+        throw ExitCode(78)
     }
+}
+
+/// The thumbnail configuration alone (for `sign` and `explain`).
+func loadConfiguration(file: String?) async throws -> ServiceConfiguration {
+    let reader = try await loadOrExit { try await ConfigurationSource.reader(file: file) }
+    return try await loadOrExit { try ServiceConfiguration(reader: reader) }
+}
+
+func developmentSecret() -> String {
+    SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
 }
 
 /// A start-up line on standard output, flushed at once (stdout is block-buffered when it is not a terminal).
 func announce(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
-}
-
-enum FileHandleOutput {
-    static func standardError(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
 }

@@ -1,0 +1,28 @@
+import Hummingbird
+import Logging
+
+/// Assembles the file server: the disk store, the responder and the Hummingbird application.
+public struct FileServer: Sendable {
+    public let configuration: FileServerConfiguration
+    public let store: DiskComponentStore
+    public let events: FileServerEvents
+    public let logger: Logger
+
+    public init(configuration: FileServerConfiguration, events: FileServerEvents = FileServerEvents(), logger: Logger) throws {
+        self.configuration = configuration
+        self.events = events
+        self.logger = logger
+        store = try DiskComponentStore(root: configuration.root)
+    }
+
+    public var responder: FileResponder {
+        FileResponder(configuration: configuration, store: store, events: events, logger: logger)
+    }
+
+    public func application() -> some ApplicationProtocol {
+        Application(
+            responder: responder,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Pinhole"),
+            logger: logger)
+    }
+}
