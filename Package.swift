@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "ThumborURLTests", dependencies: ["ThumborURL"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Vips", "ThumborURL", "PinholeTestSupport"]),
         .testTarget(name: "ThumbnailServiceTests", dependencies: [
-            "ThumbnailService", "ThumborURL", "Imaging", "PinholeTestSupport",
+            "ThumbnailService", "ThumborURL", "Imaging", "PinholeTestSupport", "ServiceSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Configuration", package: "swift-configuration"),
