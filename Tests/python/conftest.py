@@ -236,3 +236,79 @@ def origin():
     thread.start()
     yield f"127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+FILES_SECRET = "service-secret-for-tests-0123456789abcdef"
+
+
+def file_signature(params, secret=FILES_SECRET):
+    """Pinhole's canonical file-server signature (ftrack.md §3), as a studio's ftrack would compute it."""
+    import base64
+    import hashlib
+    import hmac
+    message = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "signature")
+    return base64.urlsafe_b64encode(hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()).decode()
+
+
+class FileServerProcess:
+    """A real `pinhole files` process on loopback with its own storage root."""
+
+    def __init__(self, root=None, **settings):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.root = Path(root or tempfile.mkdtemp(prefix="pinhole-files-"))
+        env = dict(os.environ)
+        env.update({"PINHOLE_FILES_PORT": str(self.port), "PINHOLE_FILES_SECRETS": FILES_SECRET,
+                    "PINHOLE_FILES_ROOT": str(self.root)})
+        for key, value in settings.items():
+            env["PINHOLE_FILES_" + key.upper()] = str(value)
+        self.env = env
+        self.log = tempfile.NamedTemporaryFile(prefix="pinhole-files-log-", suffix=".txt", delete=False)
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen([BINARY, "files"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, self.process)
+
+    def url(self, operation, component_id, secret=FILES_SECRET, **extra):
+        import urllib.parse
+        params = {"id": component_id, **extra}
+        params["signature"] = file_signature(params, secret)
+        return f"{self.base}/{operation}?{urllib.parse.urlencode(params)}"
+
+    def snapshot(self):
+        """Every file under the storage root with its size: 'storage exactly as it was' is this, unchanged."""
+        return sorted((str(p.relative_to(self.root)), p.stat().st_size) for p in self.root.rglob("*") if p.is_file())
+
+    def logs(self):
+        return Path(self.log.name).read_text(errors="replace")
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def wait_for_port(port, process=None, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"port {port}: process exited with {process.returncode}")
+        with contextlib.suppress(OSError):
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"port {port} did not open")
+
+
+@pytest.fixture(scope="module")
+def files():
+    server = FileServerProcess(max_upload_bytes=str(512 * 1024 * 1024))
+    yield server
+    server.stop()
