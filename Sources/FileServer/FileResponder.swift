@@ -85,7 +85,8 @@ public struct FileResponder: HTTPResponder {
             throw FileServerError(.contentTooLarge, "upload is larger than \(configuration.maxUploadBytes) bytes")
         }
         let record: ComponentRecord
-        if let xFile = request.headers[HTTPField.Name("X-File")!] {
+        // nginx sends an empty X-File for a request without a body.
+        if let xFile = request.headers[HTTPField.Name("X-File")!], !xFile.isEmpty {
             record = try await store.adopt(id, metadata: metadata, file: try nginxUpload(xFile), maxBytes: configuration.maxUploadBytes)
         } else {
             record = try await store.put(id, metadata: metadata, body: request.body, maxBytes: configuration.maxUploadBytes)
