@@ -40,8 +40,9 @@ let package = Package(
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         // The file server ftrack's ftrack.server location points at: signed /put, /get, /remove on a crash-safe store.
+        .target(name: "CFileSupport"),
         .target(name: "FileServer", dependencies: [
-            "ServiceSupport",
+            "ServiceSupport", "CFileSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -83,6 +84,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
     ]
 )

@@ -1,0 +1,8 @@
+// Linux file calls Swift's Glibc module does not expose (they need _GNU_SOURCE).
+#ifndef CFILE_SUPPORT_H
+#define CFILE_SUPPORT_H
+#include <stdint.h>
+/* Starts writeback of a written range without waiting for it (sync_file_range SYNC_FILE_RANGE_WRITE),
+   so that a later fsync finds little left to flush. Returns 0 or -1 (errno set); harmless to ignore. */
+int pinhole_start_writeback(int fd, int64_t offset, int64_t length);
+#endif
