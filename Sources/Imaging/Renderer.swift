@@ -10,6 +10,8 @@ public enum RenderError: Error, Sendable, CustomStringConvertible {
     case plan(PlanError)
     /// An operation failed after decoding: a server-side fault.
     case processing(VipsError)
+    /// The request's deadline passed between two steps; the render was abandoned.
+    case deadlineExceeded
 
     public var description: String {
         switch self {
@@ -17,6 +19,7 @@ public enum RenderError: Error, Sendable, CustomStringConvertible {
         case let .undecodable(error): return "source image could not be decoded (\(error.operation))"
         case let .plan(error): return error.description
         case let .processing(error): return "processing failed (\(error.operation))"
+        case .deadlineExceeded: return "render abandoned at its deadline"
         }
     }
 }
@@ -42,8 +45,9 @@ public enum Renderer {
     }
 
     public static func render(_ bytes: UnsafeRawBufferPointer, request: ThumborRequest, settings: RenderSettings,
-                              outputFormat: ImageFormat? = nil) throws(RenderError) -> Rendered {
-        try execute(plan(bytes, request: request, settings: settings, outputFormat: outputFormat), on: bytes, settings: settings)
+                              outputFormat: ImageFormat? = nil, deadline: ContinuousClock.Instant? = nil) throws(RenderError) -> Rendered {
+        try execute(plan(bytes, request: request, settings: settings, outputFormat: outputFormat), on: bytes, settings: settings,
+                    deadline: deadline)
     }
 
     /// Reads the header (and, for `trim`, the pixels Thumbor's trim looks at) and plans the render.
@@ -81,12 +85,15 @@ public enum Renderer {
         }
     }
 
-    public static func execute(_ plan: RenderPlan, on bytes: UnsafeRawBufferPointer, settings: RenderSettings) throws(RenderError) -> Rendered {
+    /// Runs the plan's steps in order, checking `deadline` between them.
+    public static func execute(_ plan: RenderPlan, on bytes: UnsafeRawBufferPointer, settings: RenderSettings,
+                               deadline: ContinuousClock.Instant? = nil) throws(RenderError) -> Rendered {
         var image: Image?
         var output: [UInt8] = []
         var decoded = false
         do {
             for step in plan.steps {
+                if let deadline, ContinuousClock.now > deadline { throw RenderError.deadlineExceeded }
                 switch step {
                 case let .load(shrink):
                     let options = shrink > 1 ? "shrink=\(shrink)" : ""
@@ -128,6 +135,8 @@ public enum Renderer {
         } catch let error as VipsError {
             // Failures while pixels are still being decoded are the source's fault (truncated, corrupt).
             throw decoded ? .processing(error) : .undecodable(error)
+        } catch let error as RenderError {
+            throw error
         } catch {
             throw .processing(VipsError(operation: "render", message: "\(error)"))
         }

@@ -8,19 +8,27 @@ import NIOCore
 import ThumborURL
 import Vips
 
-/// The imaging route: URL → request → signature → load → render (on the pool) → response.
+/// The imaging route: URL → request → signature → result cache → (coalesced, admitted, with a
+/// deadline) load → render on the pool → cache → response.
 public struct ImagingHandler: Sendable {
     let configuration: ServiceConfiguration
     let verifier: SignatureVerifier
     let loader: any ImageLoader
     let pool: RenderPool
+    let cache: DiskCache?
+    let renders: Coalescer<Thumbnail>
+    let admission: AdmissionControl
     let logger: Logger
 
-    public init(configuration: ServiceConfiguration, loader: any ImageLoader, pool: RenderPool, logger: Logger) {
+    public init(configuration: ServiceConfiguration, loader: any ImageLoader, pool: RenderPool, cache: DiskCache?,
+                renders: Coalescer<Thumbnail> = Coalescer(), admission: AdmissionControl? = nil, logger: Logger) {
         self.configuration = configuration
         self.verifier = SignatureVerifier(keys: configuration.securityKeys)
         self.loader = loader
         self.pool = pool
+        self.cache = cache
+        self.renders = renders
+        self.admission = admission ?? AdmissionControl(limit: configuration.renderQueue)
         self.logger = logger
     }
 
@@ -56,10 +64,12 @@ public struct ImagingHandler: Sendable {
         let isHead = request.method == .head
         do {
             let authorised = try authorise(rawPath: rawPath)
-            let source = try await loader.load(authorised.request.imageURL)
-            let thumbnail = try await render(authorised.request, source: source)
-            return respond(with: thumbnail, to: request, isHead: isHead)
+            let onlyIfCached = request.headers[.cacheControl]?.lowercased().contains("only-if-cached") ?? false
+            let (thumbnail, hit) = try await thumbnail(for: authorised, onlyIfCached: onlyIfCached)
+            return respond(with: thumbnail, to: request, isHead: isHead, cacheStatus: hit ? "hit" : "miss")
         } catch let error as ServiceError {
+            if error.status == .tooManyRequests { ServiceMetrics.rejected.increment() }
+            if error.status == .gatewayTimeout { ServiceMetrics.deadlines.increment() }
             logger.warning("thumbnail failed", metadata: ["path": .string(rawPath), "status": .stringConvertible(error.status.code),
                                                           "error": .string(error.description)])
             return Self.errorResponse(error, isHead: isHead)
@@ -70,16 +80,50 @@ public struct ImagingHandler: Sendable {
     }
 
     /// Encoded output (or `/meta` JSON) and its Content-Type.
-    struct Thumbnail: Sendable {
+    public struct Thumbnail: Sendable {
         var body: [UInt8]
         var contentType: String
     }
 
-    func render(_ request: ThumborRequest, source: ByteBuffer) async throws -> Thumbnail {
+    /// The result cache's key for a request: the signed path as sent (query excluded).
+    static func cacheKey(_ authorised: Authorised) -> String { authorised.rawPath }
+
+    /// From the cache without touching libvips, or rendered once however many ask at the same moment.
+    func thumbnail(for authorised: Authorised, onlyIfCached: Bool) async throws -> (Thumbnail, hit: Bool) {
+        let request = authorised.request
+        let cache = (request.unsafe && !configuration.cacheUnsafe) ? nil : self.cache
+        let key = Self.cacheKey(authorised)
+        let group = ComponentKey.of(imageURL: request.imageURL)
+        if let cache, let entry = cache.get(group: group, key: key) {
+            ServiceMetrics.cacheHits.increment()
+            return (Thumbnail(body: entry.body, contentType: entry.metadata.contentType), true)
+        }
+        if cache != nil { ServiceMetrics.cacheMisses.increment() }
+        if onlyIfCached { throw ServiceError(.gatewayTimeout, "not cached (only-if-cached)") }
+        let limit = Duration.milliseconds(Int64(configuration.requestDeadline * 1000))
+        let deadline = ContinuousClock.now + limit
+        let thumbnail = try await withDeadline(limit) {
+            try await renders.run(key) {
+                try await admission.admit {
+                    let source = try await loader.load(request.imageURL)
+                    let thumbnail = try await render(request, source: source, deadline: deadline)
+                    ServiceMetrics.renders.increment()
+                    if let cache {
+                        cache.put(group: group, key: key, contentType: thumbnail.contentType, origin: authorised.rawPath, body: thumbnail.body)
+                        ServiceMetrics.cacheDegraded.record(cache.isDegraded ? 1 : 0)
+                    }
+                    return thumbnail
+                }
+            }
+        }
+        return (thumbnail, false)
+    }
+
+    func render(_ request: ThumborRequest, source: ByteBuffer, deadline: ContinuousClock.Instant? = nil) async throws -> Thumbnail {
         let settings = configuration.render
         let outcome: Result<Rendered, RenderError> = try await pool.run {
             source.withUnsafeReadableBytes { bytes in
-                Result { () throws(RenderError) in try Renderer.render(bytes, request: request, settings: settings) }
+                Result { () throws(RenderError) in try Renderer.render(bytes, request: request, settings: settings, deadline: deadline) }
             }
         }
         switch outcome {
@@ -101,12 +145,14 @@ public struct ImagingHandler: Sendable {
         case let .undecodable(vips): return ServiceError(.badRequest, error.description, detail: vips.description)
         case .plan: return ServiceError(.badRequest, error.description)
         case let .processing(vips): return ServiceError(.internalServerError, error.description, detail: vips.description)
+        case .deadlineExceeded: return ServiceError(.gatewayTimeout, error.description)
         }
     }
 
-    func respond(with thumbnail: Thumbnail, to request: Request, isHead: Bool) -> Response {
+    func respond(with thumbnail: Thumbnail, to request: Request, isHead: Bool, cacheStatus: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = thumbnail.contentType
+        headers[HTTPField.Name("X-Pinhole-Cache")!] = cacheStatus
         if configuration.maxAge > 0 {
             headers[.cacheControl] = "max-age=\(configuration.maxAge),public"
             headers[.expires] = HTTPDate.string(Date().addingTimeInterval(Double(configuration.maxAge)))
@@ -130,6 +176,7 @@ public struct ImagingHandler: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; charset=utf-8"
         headers[.contentLength] = String(text.utf8.count)
+        if error.status == .tooManyRequests { headers[.retryAfter] = "1" }
         if isHead { return Response(status: error.status, headers: headers) }
         return Response(status: error.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }

@@ -44,6 +44,28 @@ public struct ServiceConfiguration: Sendable {
     public var corsOrigin = ""
     /// Render threads; 0 = one per core.
     public var workers = 0
+    /// Disk result cache (Thumbor: RESULT_STORAGE = file_storage).
+    public var resultCache = true
+    public var cacheRoot = "./data/cache"
+    public var cacheMaxBytes: Int64 = 10 * 1024 * 1024 * 1024
+    /// Seconds; 0 = never (Thumbor: RESULT_STORAGE_EXPIRATION_SECONDS).
+    public var cacheExpiry = 0.0
+    /// Thumbor: RESULT_STORAGE_STORES_UNSAFE.
+    public var cacheUnsafe = false
+    /// Fetched originals kept on disk (Thumbor: STORAGE = file_storage).
+    public var sourceCache = true
+    public var sourceCacheRoot = "./data/sources"
+    public var sourceCacheMaxBytes: Int64 = 2 * 1024 * 1024 * 1024
+    /// Renders admitted at once (running or waiting for a render thread); more get 429.
+    public var renderQueue = 64
+    /// Seconds a request may take before the client gets 504 and the render is abandoned.
+    public var requestDeadline = 30.0
+    /// Sizes pre-rendered when the file server receives an image or video (Thumbor URL option parts).
+    public var prewarmSizes: [String] = ["fit-in/300x300", "fit-in/1024x1024", "fit-in/150x150"]
+    /// The source URL pre-warming uses for a component: `{id}` and `{signature}` (the file server's
+    /// signature of `id=<id>`) are filled in. Empty: this Pinhole's own file server `/get`. Set it to the
+    /// URL form your ftrack puts in thumbnail URLs so that pre-warmed entries are the ones it asks for.
+    public var prewarmSourceURL = ""
     public var render = RenderSettings()
     public var vips = VipsSettings()
 
@@ -79,6 +101,18 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.cors_origin", "ACCESS_CONTROL_ALLOW_ORIGIN_HEADER", "Access-Control-Allow-Origin value"),
         ("thumbnails.workers", "ENGINE_THREADPOOL_SIZE", "render threads (0 = cores)"),
         ("thumbnails.vips_concurrency", "-", "libvips threads per image"),
+        ("thumbnails.result_cache", "RESULT_STORAGE", "keep rendered thumbnails on disk"),
+        ("thumbnails.cache_root", "RESULT_STORAGE_FILE_STORAGE_ROOT_PATH", "result cache directory"),
+        ("thumbnails.cache_max_bytes", "-", "result cache size cap (least recently used evicted)"),
+        ("thumbnails.cache_expiry", "RESULT_STORAGE_EXPIRATION_SECONDS", "seconds a result stays valid (0 = never)"),
+        ("thumbnails.cache_unsafe", "RESULT_STORAGE_STORES_UNSAFE", "cache /unsafe/ URLs too"),
+        ("thumbnails.source_cache", "STORAGE", "keep fetched originals on disk"),
+        ("thumbnails.source_cache_root", "FILE_STORAGE_ROOT_PATH", "source cache directory"),
+        ("thumbnails.source_cache_max_bytes", "-", "source cache size cap"),
+        ("thumbnails.render_queue", "-", "renders admitted at once; more are answered 429"),
+        ("thumbnails.request_deadline", "-", "seconds before a request answers 504 and its render is abandoned"),
+        ("thumbnails.prewarm_sizes", "-", "sizes rendered ahead when the file server receives an image or video"),
+        ("thumbnails.prewarm_source_url", "-", "source URL template for pre-warming a component ({id}, {signature})"),
         ("thumbnails.untrusted_loaders", "-", "libvips loader classes re-enabled after blocking untrusted ones"),
     ]
 }
@@ -123,6 +157,18 @@ extension ServiceConfiguration {
         workers = try r.int("workers", in: 0...1024) ?? workers
         vips.concurrency = try r.int("vips_concurrency", in: 0...256) ?? vips.concurrency
         vips.allowedUntrustedLoaders = try r.strings("untrusted_loaders") ?? vips.allowedUntrustedLoaders
+        resultCache = try r.bool("result_cache") ?? resultCache
+        cacheRoot = try r.string("cache_root") ?? cacheRoot
+        cacheMaxBytes = Int64(try r.int("cache_max_bytes", in: 0...Int.max) ?? Int(cacheMaxBytes))
+        cacheExpiry = Double(try r.int("cache_expiry", in: 0...Int.max) ?? Int(cacheExpiry))
+        cacheUnsafe = try r.bool("cache_unsafe") ?? cacheUnsafe
+        sourceCache = try r.bool("source_cache") ?? sourceCache
+        sourceCacheRoot = try r.string("source_cache_root") ?? sourceCacheRoot
+        sourceCacheMaxBytes = Int64(try r.int("source_cache_max_bytes", in: 0...Int.max) ?? Int(sourceCacheMaxBytes))
+        renderQueue = try r.int("render_queue", in: 1...100_000) ?? renderQueue
+        requestDeadline = try r.double("request_deadline", above: 0) ?? requestDeadline
+        prewarmSizes = try r.strings("prewarm_sizes") ?? prewarmSizes
+        prewarmSourceURL = try r.string("prewarm_source_url") ?? prewarmSourceURL
     }
 }
 

@@ -8,8 +8,13 @@ import NIOCore
 public struct ThumbnailResponder: HTTPResponder {
     public typealias Context = BasicRequestContext
     let imaging: ImagingHandler
+    /// Prometheus text for `/metrics`, when the executable exports metrics.
+    let metrics: (@Sendable () -> String)?
 
-    public init(imaging: ImagingHandler) { self.imaging = imaging }
+    public init(imaging: ImagingHandler, metrics: (@Sendable () -> String)? = nil) {
+        self.imaging = imaging
+        self.metrics = metrics
+    }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.head.path?.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "/"
@@ -22,6 +27,12 @@ public struct ThumbnailResponder: HTTPResponder {
             headers[.contentLength] = "7"
             if request.method == .head { return Response(status: .ok, headers: headers) }
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "WORKING")))
+        }
+        if path == "/metrics", let metrics, readOnly {
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4"
+            headers[.cacheControl] = "no-cache"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: metrics())))
         }
         guard readOnly else { return Self.methodNotAllowed() }
         return await imaging.respond(to: request)

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import ThumborURL
 import Vips
 
 /// Assembles the thumbnail service from its configuration: libvips settings, the render pool, the
@@ -13,6 +14,10 @@ public struct ThumbnailServer: Sendable {
     public let pool: RenderPool
     public let httpClient: HTTPClient
     public let loader: any ImageLoader
+    public let resultCache: DiskCache?
+    public let sourceCache: DiskCache?
+    let renders = Coalescer<ImagingHandler.Thumbnail>()
+    let admission: AdmissionControl
     public let logger: Logger
 
     public init(configuration: ServiceConfiguration, logger: Logger) throws {
@@ -26,14 +31,23 @@ public struct ThumbnailServer: Sendable {
         clientConfiguration.timeout = .init(connect: .milliseconds(Int64(configuration.connectTimeout * 1000)),
                                             read: .milliseconds(Int64(configuration.requestTimeout * 1000)))
         httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        loader = Self.makeLoader(configuration, client: httpClient)
+        resultCache = configuration.resultCache
+            ? DiskCache(root: configuration.cacheRoot, capacityBytes: configuration.cacheMaxBytes,
+                        expirySeconds: configuration.cacheExpiry, logger: logger) : nil
+        sourceCache = configuration.sourceCache
+            ? DiskCache(root: configuration.sourceCacheRoot, capacityBytes: configuration.sourceCacheMaxBytes,
+                        expirySeconds: 0, logger: logger) : nil
+        admission = AdmissionControl(limit: configuration.renderQueue)
+        loader = Self.makeLoader(configuration, client: httpClient, sourceCache: sourceCache)
     }
 
-    static func makeLoader(_ c: ServiceConfiguration, client: HTTPClient) -> any ImageLoader {
+    static func makeLoader(_ c: ServiceConfiguration, client: HTTPClient, sourceCache: DiskCache?) -> any ImageLoader {
         let file = FileLoader(root: c.fileRoot, maxBytes: c.maxSourceBytes)
-        let http = HTTPLoader(client: client, settings: .init(
+        let fetcher = HTTPLoader(client: client, settings: .init(
             allowedHosts: c.allowedHosts, allowAnyHost: c.allowAnyHost, connectTimeout: c.connectTimeout,
             requestTimeout: c.requestTimeout, maxRedirects: c.maxRedirects, maxBytes: c.maxSourceBytes))
+        // Only fetched sources are worth keeping: files are already on local disk.
+        let http: any ImageLoader = sourceCache.map { SourceCachingLoader(inner: fetcher, cache: $0) } ?? fetcher
         switch c.loader {
         case .file: return file
         case .http: return http
@@ -42,17 +56,51 @@ public struct ThumbnailServer: Sendable {
     }
 
     public var handler: ImagingHandler {
-        ImagingHandler(configuration: configuration, loader: loader, pool: pool, logger: logger)
+        ImagingHandler(configuration: configuration, loader: loader, pool: pool, cache: resultCache, renders: renders,
+                       admission: admission, logger: logger)
     }
 
-    public func application() -> some ApplicationProtocol {
+    /// What a pre-warm of one size did.
+    public enum PrewarmOutcome: Sendable, Equatable {
+        case rendered, cached
+        case failed(String)
+    }
+
+    /// Renders `sizes` (Thumbor option parts, e.g. `fit-in/300x300`) of a source into the result cache,
+    /// through the same admission, coalescing and cache as requests, signing as ftrack would.
+    public func prewarm(imageURL: String, sizes: [String]) async -> [PrewarmOutcome] {
+        guard let key = configuration.securityKeys.first else { return sizes.map { _ in .failed("no signing key") } }
+        var outcomes: [PrewarmOutcome] = []
+        for size in sizes {
+            let signed = size + "/" + imageURL
+            let rawPath = "/" + URLSigner(key: key).signature(for: signed) + "/" + signed
+            do {
+                let authorised = try handler.authorise(rawPath: rawPath)
+                let (_, hit) = try await handler.thumbnail(for: authorised, onlyIfCached: false)
+                outcomes.append(hit ? .cached : .rendered)
+            } catch let error as ServiceError {
+                outcomes.append(.failed(error.message))
+            } catch {
+                outcomes.append(.failed("\(error)"))
+            }
+        }
+        return outcomes
+    }
+
+    /// Drops a removed component's cached thumbnails and source (the file server's remove hook).
+    @discardableResult public func purge(component: String) -> Int {
+        (resultCache?.purge(group: component) ?? 0) + (sourceCache?.purge(group: component) ?? 0)
+    }
+
+    public func application(metrics: (@Sendable () -> String)? = nil) -> some ApplicationProtocol {
         Application(
-            responder: ThumbnailResponder(imaging: handler),
+            responder: ThumbnailResponder(imaging: handler, metrics: metrics),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Pinhole"),
             logger: logger)
     }
 
     public func shutdown() async throws {
+        resultCache?.saveStatistics()
         try await httpClient.shutdown()
         try await pool.shutdown()
     }

@@ -5,6 +5,8 @@ import FileServer
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import ServiceSupport
 import ThumbnailService
@@ -35,24 +37,30 @@ struct Serve: AsyncParsableCommand {
         let fileServer = try FileServer(configuration: files, logger: logger)
         announce("pinhole: thumbnails on http://\(thumbnails.host):\(thumbnails.port) (loader: \(thumbnails.loader.rawValue), root: \(thumbnails.fileRoot))")
         announce("pinhole: files on http://\(files.host):\(files.port) (root: \(files.root))")
-        let wiring = Task { await wire(fileServer.events, logger: logger) }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let sources = ComponentSources(thumbnails: thumbnails, files: files)
+        let wiring = Task { await wire(fileServer.events, thumbnails: thumbnailServer, sources: sources, logger: logger) }
         let group = ServiceGroup(configuration: .init(
-            services: [thumbnailServer.application(), fileServer.application()],
+            services: [thumbnailServer.application(metrics: { registry.text() }), fileServer.application()],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         wiring.cancel()
         try await thumbnailServer.shutdown()
     }
 
-    /// The executable joins the two services: the file server never imports the thumbnail service.
-    /// Uploads of images and video are where pre-warming will hook in; removals where cache purges will.
-    func wire(_ events: FileServerEvents, logger: Logger) async {
+    /// The executable joins the two services (the file server never imports the thumbnail service):
+    /// an upload of an image or video pre-warms its thumbnails, one upload at a time, off the request
+    /// path; a removal purges its cached thumbnails and source.
+    func wire(_ events: FileServerEvents, thumbnails: ThumbnailServer, sources: ComponentSources, logger: Logger) async {
         for await event in events.subscribe() {
             switch event {
-            case let .uploaded(id, contentType, size, _):
-                logger.debug("component uploaded", metadata: ["id": .string(id), "type": .string(contentType), "bytes": .stringConvertible(size)])
+            case let .uploaded(id, _, _, _):
+                let outcomes = await thumbnails.prewarm(imageURL: sources.imageURL(for: id), sizes: thumbnails.configuration.prewarmSizes)
+                logger.info("pre-warmed thumbnails", metadata: ["id": .string(id), "outcomes": .string("\(outcomes)")])
             case let .removed(id):
-                logger.debug("component removed", metadata: ["id": .string(id)])
+                let purged = thumbnails.purge(component: id)
+                logger.info("purged cached thumbnails", metadata: ["id": .string(id), "entries": .stringConvertible(purged)])
             }
         }
     }
@@ -94,7 +102,11 @@ struct ServiceOptions: ParsableArguments {
     }
 
     func reader() async throws -> ConfigReader {
-        try await loadOrExit { try await ConfigurationSource.reader(file: config) }
+        try await Self.reader(file: config)
+    }
+
+    static func reader(file: String?) async throws -> ConfigReader {
+        try await loadOrExit { try await ConfigurationSource.reader(file: file) }
     }
 }
 
@@ -121,4 +133,12 @@ func developmentSecret() -> String {
 /// A start-up line on standard output, flushed at once (stdout is block-buffered when it is not a terminal).
 func announce(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+extension PrometheusCollectorRegistry {
+    func text() -> String {
+        var buffer: [UInt8] = []
+        emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
 }

@@ -125,9 +125,9 @@ public struct HTTPLoader: ImageLoader {
 /// Thumbor's file_loader_http_fallback: the file if it exists, else the URL.
 public struct FileThenHTTPLoader: ImageLoader {
     let file: FileLoader
-    let http: HTTPLoader
+    let http: any ImageLoader
 
-    public init(file: FileLoader, http: HTTPLoader) {
+    public init(file: FileLoader, http: any ImageLoader) {
         self.file = file
         self.http = http
     }

@@ -1,0 +1,284 @@
+import Crypto
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+/// One cached item: bytes and the metadata needed to answer with them.
+public struct CacheEntry: Sendable, Equatable {
+    public struct Metadata: Codable, Sendable, Equatable {
+        public var contentType: String
+        /// Seconds since 1970 when stored.
+        public var created: Double
+        /// The body's length and SHA-1 hex: a torn or corrupted entry fails this check and is dropped.
+        public var length: Int
+        public var sha1: String
+        /// What the entry was made from (the request path or source URL), for purges by URL.
+        public var origin: String
+    }
+    public var metadata: Metadata
+    public var body: [UInt8]
+}
+
+/// A size-capped, crash-safe disk cache of small files, grouped by component so that one component's
+/// entries are purged by removing one directory.
+///
+/// Layout: `<root>/<gg>/<gggg…>/<kkkk…>.entry`, `g` = SHA-256 of the group (the component), `k` = SHA-256
+/// of the key. Each entry is written to a temporary file and renamed into place, so readers see a whole
+/// entry or none; an entry that still fails its length and SHA-1 check is deleted and treated as a miss.
+/// Least-recently-used entries are evicted in the background once the total passes the cap; the index
+/// is rebuilt from the directory at start, so entries survive restarts.
+public final class DiskCache: Sendable {
+    public let root: String
+    public let capacityBytes: Int64
+    /// 0 = entries never expire.
+    public let expirySeconds: Double
+    let logger: Logger
+
+    struct IndexEntry { var size: Int64; var lastAccess: Double }
+    struct State {
+        var index: [String: IndexEntry] = [:]
+        var totalBytes: Int64 = 0
+        var hits = 0
+        var misses = 0
+        var degradedSince: Double?
+        var evicting = false
+    }
+    private let state = NIOLockedValueBox(State())
+    private static let magic = Array("PINHOLE-CACHE 1\n".utf8)
+
+    public init(root: String, capacityBytes: Int64, expirySeconds: Double, logger: Logger) {
+        self.root = (root as NSString).standardizingPath
+        self.capacityBytes = capacityBytes
+        self.expirySeconds = expirySeconds
+        self.logger = logger
+        do {
+            try FileManager.default.createDirectory(atPath: self.root + "/.tmp", withIntermediateDirectories: true)
+        } catch {
+            markDegraded("cannot create cache directory: \(error)")
+        }
+        rebuildIndex()
+    }
+
+    // MARK: Keys
+
+    static func hex(_ text: String) -> String {
+        SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    func groupDirectory(_ group: String) -> String {
+        let g = Self.hex(group)
+        return "\(root)/\(g.prefix(2))/\(g)"
+    }
+
+    func path(group: String, key: String) -> String { groupDirectory(group) + "/" + Self.hex(key) + ".entry" }
+
+    // MARK: Reading
+
+    /// The entry, or nil (miss, expired, or corrupted — the last two are deleted).
+    public func get(group: String, key: String) -> CacheEntry? {
+        let path = path(group: group, key: key)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            countMiss()
+            return nil
+        }
+        guard let entry = Self.decode(Array(data)) else {
+            logger.warning("dropping corrupted cache entry", metadata: ["path": .string(path)])
+            remove(path)
+            countMiss()
+            return nil
+        }
+        let now = Date().timeIntervalSince1970
+        if expirySeconds > 0, entry.metadata.created + expirySeconds < now {
+            remove(path)
+            countMiss()
+            return nil
+        }
+        utime(path, nil)   // the file's time carries the LRU order across restarts
+        state.withLockedValue {
+            $0.hits += 1
+            let relative = String(path.dropFirst(root.count + 1))
+            if $0.index[relative] == nil { $0.totalBytes += Int64(data.count) }
+            $0.index[relative] = IndexEntry(size: Int64(data.count), lastAccess: now)
+        }
+        return entry
+    }
+
+    private func countMiss() {
+        let lookups = state.withLockedValue { state -> Int in
+            state.misses += 1
+            return state.hits + state.misses
+        }
+        if lookups % 100 == 0 { saveStatistics() }
+    }
+
+    static func decode(_ bytes: [UInt8]) -> CacheEntry? {
+        guard bytes.count > magic.count, Array(bytes[0..<magic.count]) == magic,
+              let newline = bytes[magic.count...].firstIndex(of: UInt8(ascii: "\n")),
+              let metadata = try? JSONDecoder().decode(CacheEntry.Metadata.self, from: Data(bytes[magic.count..<newline])) else {
+            return nil
+        }
+        let body = Array(bytes[(newline + 1)...])
+        guard body.count == metadata.length, sha1Hex(body) == metadata.sha1 else { return nil }
+        return CacheEntry(metadata: metadata, body: body)
+    }
+
+    static func sha1Hex(_ bytes: [UInt8]) -> String {
+        Insecure.SHA1.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+
+    // MARK: Writing
+
+    /// Stores an entry atomically. Failures (unwritable or full disk) are logged and reported as
+    /// degraded; the caller keeps serving.
+    public func put(group: String, key: String, contentType: String, origin: String, body: [UInt8]) {
+        let metadata = CacheEntry.Metadata(contentType: contentType, created: Date().timeIntervalSince1970.rounded(.down),
+                                           length: body.count, sha1: Self.sha1Hex(body), origin: origin)
+        guard let json = try? JSONEncoder().encode(metadata) else { return }
+        let bytes = Self.magic + Array(json) + [UInt8(ascii: "\n")] + body
+        let directory = groupDirectory(group)
+        let final = path(group: group, key: key)
+        let temporary = root + "/.tmp/" + UUID().uuidString
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
+                throw CocoaError(.fileWriteUnknown)
+            }
+            guard rename(temporary, final) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        } catch {
+            unlink(temporary)
+            markDegraded("cannot write cache entry in \(root): \(String(cString: strerror(errno)))")
+            return
+        }
+        let overCapacity = state.withLockedValue { state -> Bool in
+            state.degradedSince = nil
+            let relative = String(final.dropFirst(root.count + 1))
+            if let old = state.index[relative] { state.totalBytes -= old.size }
+            state.index[relative] = IndexEntry(size: Int64(bytes.count), lastAccess: Date().timeIntervalSince1970)
+            state.totalBytes += Int64(bytes.count)
+            guard state.totalBytes > capacityBytes, !state.evicting else { return false }
+            state.evicting = true
+            return true
+        }
+        if overCapacity {
+            Task.detached(priority: .background) { self.evict() }
+        }
+    }
+
+    private func markDegraded(_ reason: String) {
+        let first = state.withLockedValue { state -> Bool in
+            defer { if state.degradedSince == nil { state.degradedSince = Date().timeIntervalSince1970 } }
+            return state.degradedSince == nil
+        }
+        if first { logger.error("cache degraded: serving without caching", metadata: ["reason": .string(reason)]) }
+    }
+
+    /// True while the last write failed: the service renders without caching.
+    public var isDegraded: Bool { state.withLockedValue { $0.degradedSince != nil } }
+
+    // MARK: Eviction and purges
+
+    /// Removes least-recently-used entries until the total is 90 % of the cap.
+    func evict() {
+        let victims = state.withLockedValue { state -> [(String, IndexEntry)] in
+            let target = capacityBytes * 9 / 10
+            var total = state.totalBytes
+            var chosen: [(String, IndexEntry)] = []
+            for (path, entry) in state.index.sorted(by: { $0.value.lastAccess < $1.value.lastAccess }) {
+                if total <= target { break }
+                chosen.append((path, entry))
+                total -= entry.size
+            }
+            return chosen
+        }
+        for (relative, _) in victims { remove(root + "/" + relative) }
+        state.withLockedValue { $0.evicting = false }
+        if !victims.isEmpty { logger.debug("evicted cache entries", metadata: ["count": .stringConvertible(victims.count)]) }
+    }
+
+    private func remove(_ path: String) {
+        unlink(path)
+        let relative = String(path.dropFirst(root.count + 1))
+        state.withLockedValue { state in
+            if let old = state.index.removeValue(forKey: relative) { state.totalBytes -= old.size }
+        }
+    }
+
+    /// Drops every entry of a group (a component); returns how many.
+    @discardableResult public func purge(group: String) -> Int {
+        let directory = groupDirectory(group)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names { remove(directory + "/" + name) }
+        rmdir(directory)
+        return names.count
+    }
+
+    /// Drops every entry whose origin (request path or source URL) contains `text`; returns how many.
+    @discardableResult public func purge(originContaining text: String) -> Int {
+        var removed = 0
+        for relative in allEntryPaths() {
+            let path = root + "/" + relative
+            guard let data = FileManager.default.contents(atPath: path), let entry = Self.decode(Array(data)) else { continue }
+            if entry.metadata.origin.contains(text) {
+                remove(path)
+                removed += 1
+            }
+        }
+        return removed
+    }
+
+    func allEntryPaths() -> [String] {
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [] }
+        var paths: [String] = []
+        while let path = enumerator.nextObject() as? String {
+            if path.hasSuffix(".entry") { paths.append(path) }
+        }
+        return paths
+    }
+
+    private func rebuildIndex() {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: root + "/.tmp")) ?? [] { unlink(root + "/.tmp/" + name) }
+        var index: [String: IndexEntry] = [:]
+        var total: Int64 = 0
+        for relative in allEntryPaths() {
+            guard let attributes = try? fm.attributesOfItem(atPath: root + "/" + relative) else { continue }
+            let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
+            let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            index[relative] = IndexEntry(size: size, lastAccess: modified)
+            total += size
+        }
+        state.withLockedValue {
+            $0.index = index
+            $0.totalBytes = total
+        }
+    }
+
+    // MARK: Statistics
+
+    public struct Statistics: Sendable, Codable, Equatable {
+        public var entries: Int
+        public var bytes: Int64
+        public var hits: Int
+        public var misses: Int
+        public var degraded: Bool
+        public var hitRatio: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
+    }
+
+    /// Persists hit and miss counts beside the entries, for `pinhole cache stats`.
+    public func saveStatistics() {
+        guard let data = try? JSONEncoder().encode(statistics) else { return }
+        let temporary = root + "/.tmp/stats-" + UUID().uuidString
+        if FileManager.default.createFile(atPath: temporary, contents: data) { rename(temporary, root + "/stats.json") }
+    }
+
+    /// Counts kept by a server that ran on this directory (nil when none has).
+    public static func savedStatistics(root: String) -> Statistics? {
+        guard let data = FileManager.default.contents(atPath: (root as NSString).standardizingPath + "/stats.json") else { return nil }
+        return try? JSONDecoder().decode(Statistics.self, from: data)
+    }
+
+    public var statistics: Statistics {
+        state.withLockedValue { Statistics(entries: $0.index.count, bytes: $0.totalBytes, hits: $0.hits, misses: $0.misses,
+                                           degraded: $0.degradedSince != nil) }
+    }
+}

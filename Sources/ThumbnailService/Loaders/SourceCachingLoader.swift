@@ -1,0 +1,34 @@
+import NIOCore
+
+/// Thumbor's storage slot: fetched originals kept on disk (own size cap), and concurrent fetches of
+/// one source shared, so that ten sizes of one component cost one fetch.
+public struct SourceCachingLoader: ImageLoader {
+    let inner: any ImageLoader
+    let cache: DiskCache
+    let fetches = Coalescer<ByteBuffer>()
+
+    public init(inner: any ImageLoader, cache: DiskCache) {
+        self.inner = inner
+        self.cache = cache
+    }
+
+    public func validate(_ imageURL: String) -> ServiceError? { inner.validate(imageURL) }
+
+    public func load(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
+        let group = ComponentKey.of(imageURL: imageURL)
+        if let entry = cache.get(group: group, key: imageURL) { return ByteBuffer(bytes: entry.body) }
+        do {
+            return try await fetches.run(imageURL) {
+                let bytes = try await inner.load(imageURL)
+                ServiceMetrics.sourceFetches.increment()
+                cache.put(group: group, key: imageURL, contentType: "application/octet-stream", origin: imageURL,
+                          body: Array(buffer: bytes))
+                return bytes
+            }
+        } catch let error as ServiceError {
+            throw error
+        } catch {
+            throw ServiceError(.internalServerError, "source fetch failed", detail: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,13 @@
+import Metrics
+
+/// The thumbnail service's metrics (swift-metrics; the executable exports them for Prometheus at /metrics).
+enum ServiceMetrics {
+    static let renders = Counter(label: "pinhole_renders_total")
+    static let cacheHits = Counter(label: "pinhole_cache_hits_total")
+    static let cacheMisses = Counter(label: "pinhole_cache_misses_total")
+    static let rejected = Counter(label: "pinhole_renders_rejected_total")
+    static let deadlines = Counter(label: "pinhole_deadlines_exceeded_total")
+    static let sourceFetches = Counter(label: "pinhole_source_fetches_total")
+    /// 1 while the result cache cannot be written and thumbnails are served uncached.
+    static let cacheDegraded = Gauge(label: "pinhole_cache_degraded")
+}
