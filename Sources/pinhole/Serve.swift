@@ -44,7 +44,14 @@ struct Serve: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(
             services: [thumbnailServer.application(metrics: { registry.text() }), fileServer.application()],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            // A port already in use, say: say so and still close the HTTP client and the render pool.
+            wiring.cancel()
+            try? await thumbnailServer.shutdown()
+            throw error
+        }
         wiring.cancel()
         try await thumbnailServer.shutdown()
     }

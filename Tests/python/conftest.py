@@ -50,17 +50,26 @@ class PinholeServer:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
+        self.workdir = Path(tempfile.mkdtemp(prefix="pinhole-cwd-"))
+        self.files_port = free_port()
         env.update({
             "PINHOLE_THUMBNAILS_PORT": str(self.port),
             "PINHOLE_THUMBNAILS_SECURITY_KEYS": KEY,
             "PINHOLE_THUMBNAILS_LOADER": "file",
             "PINHOLE_THUMBNAILS_FILE_ROOT": str(CORPUS),
+            "PINHOLE_THUMBNAILS_RESULT_CACHE": "false",
+            "PINHOLE_FILES_PORT": str(self.files_port),
+            "PINHOLE_FILES_SECRETS": "service-secret-for-tests-0123456789abcdef",
         })
         for key, value in settings.items():
             env["PINHOLE_THUMBNAILS_" + key.upper()] = str(value)
         self.log = tempfile.NamedTemporaryFile(prefix="pinhole-log-", suffix=".txt", delete=False)
-        self.process = subprocess.Popen([BINARY, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        cwd=tempfile.mkdtemp(prefix="pinhole-cwd-"))
+        self.env = env
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen([BINARY, "serve"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        cwd=self.workdir)
         wait_for(self.base + "/healthcheck", self.process)
 
     def get(self, path, **kwargs):

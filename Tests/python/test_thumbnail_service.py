@@ -195,6 +195,7 @@ def test_example_config_serves_every_readable_file(tmp_path):
     log = tmp_path / "log.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINHOLE_")}
     env["PINHOLE_THUMBNAILS_PORT"] = str(port)
+    env["PINHOLE_FILES_PORT"] = str(free_port())
     with open(log, "w") as out:
         process = subprocess.Popen([BINARY, "serve", "--config", str(REPO / "config" / "pinhole.example.yaml")],
                                    cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)

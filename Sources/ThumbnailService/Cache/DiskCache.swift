@@ -177,8 +177,13 @@ public final class DiskCache: Sendable {
 
     // MARK: Eviction and purges
 
-    /// Removes least-recently-used entries until the total is 90 % of the cap.
+    /// Removes least-recently-used entries until the total is 90 % of the cap (again if writes pushed
+    /// it back over meanwhile).
     func evict() {
+        while evictOnce() {}
+    }
+
+    private func evictOnce() -> Bool {
         let victims = state.withLockedValue { state -> [(String, IndexEntry)] in
             let target = capacityBytes * 9 / 10
             var total = state.totalBytes
@@ -191,8 +196,12 @@ public final class DiskCache: Sendable {
             return chosen
         }
         for (relative, _) in victims { remove(root + "/" + relative) }
-        state.withLockedValue { $0.evicting = false }
         if !victims.isEmpty { logger.debug("evicted cache entries", metadata: ["count": .stringConvertible(victims.count)]) }
+        return state.withLockedValue { state -> Bool in
+            if state.totalBytes > capacityBytes, !victims.isEmpty { return true }
+            state.evicting = false
+            return false
+        }
     }
 
     private func remove(_ path: String) {
