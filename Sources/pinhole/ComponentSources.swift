@@ -21,8 +21,8 @@ struct ComponentSources {
             url = input
         } else {
             let signature = secret.map { RequestSignature.sign("id=\(input)", secret: $0) } ?? ""
-            url = template.replacingOccurrences(of: "{id}", with: PercentEncoding.quote(input, safe: ""))
-                .replacingOccurrences(of: "{signature}", with: PercentEncoding.quote(signature, safe: ""))
+            // Ids are UUIDs and signatures URL-safe base64: both go into the query as they are.
+            url = template.replacingOccurrences(of: "{id}", with: input).replacingOccurrences(of: "{signature}", with: signature)
         }
         return PercentEncoding.quote(url, safe: "")
     }
