@@ -26,8 +26,11 @@ let package = Package(
     targets: [
         // libvips as a system library (Debian: libvips-dev).
         .systemLibrary(name: "CVips", pkgConfig: "vips", providers: [.apt(["libvips-dev"])]),
-        // Fixed-arity wrappers around libvips' variadic calls: the only C Pinhole writes.
-        .target(name: "CVipsShim", dependencies: ["CVips"]),
+        // libjpeg-turbo's TurboJPEG API (Debian: libturbojpeg0-dev): scaled, fast-IDCT JPEG decoding.
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // Fixed-arity wrappers around libvips' variadic calls (and the TurboJPEG decode that hands its
+        // pixels to libvips): the only C Pinhole writes.
+        .target(name: "CVipsShim", dependencies: ["CVips", "CTurboJPEG"]),
         // The owning Swift image type; nothing above this target sees a pointer.
         .target(name: "Vips", dependencies: ["CVips", "CVipsShim"]),
         // Thumbor's URL grammar, signer and URL builder; no image or network code.

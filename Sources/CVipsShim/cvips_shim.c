@@ -1,4 +1,6 @@
+#include <string.h>
 #include "cvips_shim.h"
+#include <turbojpeg.h>
 
 int cvips_init(const char *argv0) { return VIPS_INIT(argv0); }
 
@@ -151,6 +153,63 @@ int cvips_extract_bands(VipsImage *in, VipsImage **out, int first, int count) {
     return vips_extract_band(in, out, first, "n", count, NULL);
 }
 
+/* True when the embedded ICC profile describes itself as sRGB (its 'desc' tag, in ASCII or UTF-16):
+   the pixels already are sRGB, so the (costly) lcms transform can be skipped. Thumbor does no transform
+   at all; for every other profile (Adobe RGB, Display P3, CMYK, …) Pinhole still converts. */
+static int cvips_profile_is_srgb(VipsImage *in) {
+    const void *data = NULL;
+    size_t length = 0;
+    if (vips_image_get_blob(in, VIPS_META_ICC_NAME, &data, &length) || length < 132) return 0;
+    const unsigned char *p = data;
+    unsigned count = (unsigned) p[128] << 24 | p[129] << 16 | p[130] << 8 | p[131];
+    for (unsigned i = 0; i < count && 132 + 12 * (size_t) (i + 1) <= length; i++) {
+        const unsigned char *tag = p + 132 + 12 * i;
+        if (memcmp(tag, "desc", 4) != 0) continue;
+        size_t offset = (size_t) tag[4] << 24 | tag[5] << 16 | tag[6] << 8 | tag[7];
+        size_t size = (size_t) tag[8] << 24 | tag[9] << 16 | tag[10] << 8 | tag[11];
+        if (offset > length || size > length - offset) return 0;
+        for (size_t j = offset; j + 4 <= offset + size; j++) {
+            if (memcmp(p + j, "sRGB", 4) == 0) return 1;
+            if (j + 7 <= offset + size && p[j] == 's' && p[j + 1] == 0 && p[j + 2] == 'R' && p[j + 3] == 0 &&
+                p[j + 4] == 'G' && p[j + 5] == 0 && p[j + 6] == 'B') return 1;
+        }
+    }
+    return 0;
+}
+
+int cvips_has_srgb_profile(VipsImage *in) { return cvips_profile_is_srgb(in); }
+
+VipsImage *cvips_turbojpeg_load(const void *buf, size_t len, int eighths, int fast_dct) {
+    tjhandle handle = tjInitDecompress();
+    if (!handle) { vips_error("turbojpeg", "cannot create a decompressor"); return NULL; }
+    int width = 0, height = 0, subsampling = 0, colorspace = 0;
+    VipsImage *image = NULL;
+    unsigned char *pixels = NULL;
+    if (tjDecompressHeader3(handle, buf, (unsigned long) len, &width, &height, &subsampling, &colorspace)) {
+        vips_error("turbojpeg", "%s", tjGetErrorStr2(handle));
+        goto done;
+    }
+    if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) { vips_error("turbojpeg", "CMYK is left to libvips"); goto done; }
+    tjscalingfactor factor = { eighths < 1 ? 1 : eighths > 8 ? 8 : eighths, 8 };
+    int scaled_width = TJSCALED(width, factor), scaled_height = TJSCALED(height, factor);
+    int gray = colorspace == TJCS_GRAY;
+    int bands = gray ? 1 : 3;
+    pixels = g_try_malloc((size_t) scaled_width * scaled_height * bands);
+    if (!pixels) { vips_error("turbojpeg", "out of memory"); goto done; }
+    int flags = (fast_dct ? TJFLAG_FASTDCT : 0) | TJFLAG_STOPONWARNING;
+    if (tjDecompress2(handle, buf, (unsigned long) len, pixels, scaled_width, 0, scaled_height, gray ? TJPF_GRAY : TJPF_RGB, flags)) {
+        vips_error("turbojpeg", "%s", tjGetErrorStr2(handle));
+        goto done;
+    }
+    image = vips_image_new_from_memory_copy(pixels, (size_t) scaled_width * scaled_height * bands,
+                                            scaled_width, scaled_height, bands, VIPS_FORMAT_UCHAR);
+    if (image) image->Type = gray ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
+done:
+    g_free(pixels);
+    tjDestroy(handle);
+    return image;
+}
+
 int cvips_to_srgb(VipsImage *in, VipsImage **out, int keep_gray) {
     if (vips_image_guess_interpretation(in) == VIPS_INTERPRETATION_CMYK && vips_image_get_bands(in) == 4 &&
         !vips_image_get_typeof(in, VIPS_META_ICC_NAME))
@@ -158,7 +217,9 @@ int cvips_to_srgb(VipsImage *in, VipsImage **out, int keep_gray) {
     VipsImage *current = in;
     g_object_ref(current);
     /* An embedded profile (CMYK, Adobe RGB, …) is the truth about the pixels: transform through it. */
-    if (vips_image_get_typeof(current, VIPS_META_ICC_NAME)) {
+    if (vips_image_get_typeof(current, VIPS_META_ICC_NAME) &&
+        !(vips_image_get_bands(current) >= 3 && vips_image_get_format(current) == VIPS_FORMAT_UCHAR &&
+          vips_image_guess_interpretation(current) == VIPS_INTERPRETATION_sRGB && cvips_profile_is_srgb(current))) {
         VipsImage *t = NULL;
         VipsInterpretation target = (keep_gray && vips_image_get_bands(current) <= 2) ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
         if (target == VIPS_INTERPRETATION_sRGB &&

@@ -20,6 +20,8 @@ public enum PlanError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum RenderStep: Sendable, Equatable, CustomStringConvertible {
     /// Decode, letting the JPEG decoder shrink by this power of two (1 = full size).
     case load(shrink: Int)
+    /// Decode a JPEG with libjpeg-turbo at eighths/8 of its size.
+    case decodeJPEG(eighths: Int, fastDCT: Bool)
     /// Crop in decoded (stored-orientation) pixels.
     case crop(PixelRect)
     /// Resize to exactly this size (stored orientation).
@@ -38,6 +40,7 @@ public enum RenderStep: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .load(shrink): return "load(shrink: \(shrink))"
+        case let .decodeJPEG(eighths, fastDCT): return "decodeJPEG(scale: \(eighths)/8\(fastDCT ? ", fast IDCT" : ""))"
         case let .crop(r): return "crop(left: \(r.left), top: \(r.top), width: \(r.width), height: \(r.height))"
         case let .resize(s): return "resize(\(s.width)x\(s.height))"
         case let .toSRGB(keepGray): return keepGray ? "toSRGB(keepGray)" : "toSRGB"
@@ -126,21 +129,28 @@ public struct RenderPlan: Sendable {
         let storedTarget = orientation.swapsAxes
             ? PixelSize(width: finalDisplaySize.height, height: finalDisplaySize.width) : finalDisplaySize
 
-        // Shrink-on-load: the largest JPEG DCT scale that keeps `jpegShrinkReserve` × the target.
-        var shrink = 1
-        if header.format == .jpeg {
-            let regionW = stored.x1 - stored.x0, regionH = stored.y1 - stored.y0
-            for candidate in [8, 4, 2] {
-                let reserve = settings.jpegShrinkReserve
-                if regionW / Double(candidate) >= Double(storedTarget.width) * reserve,
-                   regionH / Double(candidate) >= Double(storedTarget.height) * reserve {
-                    shrink = candidate
-                    break
-                }
-            }
+        // Shrink-on-load: the smallest JPEG DCT scale that keeps `jpegShrinkReserve` × the target. libjpeg-turbo
+        // scales in eighths; libvips' own loader only by 1/2/4/8. (libjpeg's scaled sizes round up.)
+        let regionW = stored.x1 - stored.x0, regionH = stored.y1 - stored.y0
+        let covers: (Double) -> Bool = { scale in
+            regionW * scale >= Double(storedTarget.width) * settings.jpegShrinkReserve
+                && regionH * scale >= Double(storedTarget.height) * settings.jpegShrinkReserve
         }
-        // libjpeg's scaled decode produces ceil(size / shrink).
-        let loadedW = (header.width + shrink - 1) / shrink, loadedH = (header.height + shrink - 1) / shrink
+        var load: RenderStep = .load(shrink: 1)
+        var loadedW = header.width, loadedH = header.height
+        let turbo = settings.turboJPEG && header.format == .jpeg && (header.bands == 3 || header.bands == 1)
+            && header.profile != .other
+        if turbo {
+            let eighths = (1...8).first { covers(Double($0) / 8) } ?? 8
+            load = .decodeJPEG(eighths: eighths, fastDCT: settings.jpegFastDCT)
+            loadedW = (header.width * eighths + 7) / 8
+            loadedH = (header.height * eighths + 7) / 8
+        } else if header.format == .jpeg {
+            let shrink = [8, 4, 2].first { covers(1 / Double($0)) } ?? 1
+            load = .load(shrink: shrink)
+            loadedW = (header.width + shrink - 1) / shrink
+            loadedH = (header.height + shrink - 1) / shrink
+        }
         let fx = Double(loadedW) / Double(header.width), fy = Double(loadedH) / Double(header.height)
         let left = min(loadedW - 1, max(0, Int((stored.x0 * fx).rounded(.down))))
         let top = min(loadedH - 1, max(0, Int((stored.y0 * fy).rounded(.down))))
@@ -148,7 +158,7 @@ public struct RenderPlan: Sendable {
         let bottom = max(top + 1, min(loadedH, Int((stored.y1 * fy).rounded())))
         let crop = PixelRect(left: left, top: top, right: right, bottom: bottom)
 
-        var steps: [RenderStep] = [.load(shrink: shrink)]
+        var steps: [RenderStep] = [load]
         if crop != PixelRect(left: 0, top: 0, right: loadedW, bottom: loadedH) { steps.append(.crop(crop)) }
         if storedTarget != PixelSize(width: crop.width, height: crop.height) { steps.append(.resize(storedTarget)) }
         let format = requestedFormat ?? OutputFormatPolicy.format(forSource: header.format, hasAlpha: header.hasAlpha)

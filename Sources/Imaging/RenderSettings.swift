@@ -12,6 +12,11 @@ public struct RenderSettings: Sendable, Equatable {
     /// JPEG shrink-on-load keeps at least this factor of resolution above the target: 1.0 decodes at the
     /// smallest DCT scale that still covers the target (Pillow's `draft`, fastest); 2.0 is libvips' default (sharper).
     public var jpegShrinkReserve: Double = 1.0
+    /// Decode JPEGs with libjpeg-turbo's scaled decoder (eighths, not just 1/2/4/8) instead of libvips'.
+    public var turboJPEG: Bool = true
+    /// With libjpeg-turbo: the fast integer IDCT (Pillow uses the accurate one; the difference is
+    /// below a level on average once the image is resized).
+    public var jpegFastDCT: Bool = true
     public var jpegQuality: Int = 80
     public var webpQuality: Int = 80
     public var avifQuality: Int = 80
@@ -26,6 +31,7 @@ public struct RenderSettings: Sendable, Equatable {
     public static func == (a: Self, b: Self) -> Bool {
         a.maxPixels == b.maxPixels && a.maxWidth == b.maxWidth && a.maxHeight == b.maxHeight
             && a.respectOrientation == b.respectOrientation && a.jpegShrinkReserve == b.jpegShrinkReserve
+            && a.turboJPEG == b.turboJPEG && a.jpegFastDCT == b.jpegFastDCT
             && a.jpegQuality == b.jpegQuality && a.webpQuality == b.webpQuality && a.avifQuality == b.avifQuality
             && a.jxlQuality == b.jxlQuality && a.pngCompression == b.pngCompression
             && a.progressiveJPEG == b.progressiveJPEG && a.flattenBackground == b.flattenBackground

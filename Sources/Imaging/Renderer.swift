@@ -98,6 +98,8 @@ public enum Renderer {
                 case let .load(shrink):
                     let options = shrink > 1 ? "shrink=\(shrink)" : ""
                     image = try Image.open(bytes, options: options, sequential: true, failOn: .error)
+                case let .decodeJPEG(eighths, fastDCT):
+                    image = try Image.decodeJPEG(bytes, eighths: eighths, fastDCT: fastDCT)
                 case let .crop(rect):
                     image = try image!.crop(left: rect.left, top: rect.top, width: rect.width, height: rect.height)
                 case let .resize(size):
@@ -121,8 +123,8 @@ public enum Renderer {
                 case .premultipliedToSRGB:
                     image = try image!.copyToMemory().premultipliedLinearToSRGB().copyToMemory()
                     decoded = true
-                case .autoOrient:
-                    image = try image!.autoRotate()
+                case let .autoOrient(exif):
+                    image = try image!.orient(exif: exif)
                 case let .flip(horizontal):
                     image = try image!.flip(horizontal: horizontal)
                 case .flatten:

@@ -96,6 +96,8 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.png_compression", "PNG_COMPRESSION_LEVEL", "zlib level 0-9"),
         ("thumbnails.progressive_jpeg", "PROGRESSIVE_JPEG", "progressive JPEG output"),
         ("thumbnails.jpeg_shrink_reserve", "(Pillow draft)", "JPEG shrink-on-load keeps this factor above the target"),
+        ("thumbnails.jpeg_decoder", "-", "turbojpeg (scaled in eighths, fast) | libvips"),
+        ("thumbnails.jpeg_fast_dct", "-", "libjpeg-turbo's fast integer IDCT"),
         ("thumbnails.max_age", "MAX_AGE", "Cache-Control max-age in seconds (0 = none)"),
         ("thumbnails.etags", "ENABLE_ETAGS", "send ETag and answer If-None-Match"),
         ("thumbnails.cors_origin", "ACCESS_CONTROL_ALLOW_ORIGIN_HEADER", "Access-Control-Allow-Origin value"),
@@ -151,6 +153,13 @@ extension ServiceConfiguration {
         render.pngCompression = try r.int("png_compression", in: 0...9) ?? render.pngCompression
         render.progressiveJPEG = try r.bool("progressive_jpeg") ?? render.progressiveJPEG
         render.jpegShrinkReserve = try r.double("jpeg_shrink_reserve", above: 0) ?? render.jpegShrinkReserve
+        if let decoder = try r.string("jpeg_decoder") {
+            guard ["turbojpeg", "libvips"].contains(decoder) else {
+                throw ConfigurationError(key: "thumbnails.jpeg_decoder", problem: "'\(decoder)' is not one of turbojpeg, libvips")
+            }
+            render.turboJPEG = decoder == "turbojpeg"
+        }
+        render.jpegFastDCT = try r.bool("jpeg_fast_dct") ?? render.jpegFastDCT
         maxAge = try r.int("max_age", in: 0...Int(Int32.max)) ?? maxAge
         etags = try r.bool("etags") ?? etags
         corsOrigin = try r.string("cors_origin") ?? corsOrigin

@@ -17,16 +17,28 @@ public struct ImageHeader: Sendable, Equatable {
     /// EXIF orientation 1…8 (1 when absent).
     public var orientation: Int
     public var loader: String
+    /// What the embedded ICC profile says the pixels are.
+    public var profile: ColourProfile = .none
     public var format: ImageFormat { ImageFormat(loader: loader) }
     /// Orientations 5–8 swap width and height when displayed.
     public var swapsAxes: Bool { (5...8).contains(orientation) }
     public var displayWidth: Int { swapsAxes ? height : width }
     public var displayHeight: Int { swapsAxes ? width : height }
 
-    public init(width: Int, height: Int, bands: Int, pages: Int, hasAlpha: Bool, orientation: Int, loader: String) {
+    public init(width: Int, height: Int, bands: Int, pages: Int, hasAlpha: Bool, orientation: Int, loader: String,
+                profile: ColourProfile = .none) {
         self.width = width; self.height = height; self.bands = bands; self.pages = pages
-        self.hasAlpha = hasAlpha; self.orientation = orientation; self.loader = loader
+        self.hasAlpha = hasAlpha; self.orientation = orientation; self.loader = loader; self.profile = profile
     }
+}
+
+/// An image's embedded colour profile, as far as rendering cares.
+public enum ColourProfile: Sendable, Equatable {
+    case none
+    /// A profile that describes itself as sRGB: the pixels need no transform.
+    case sRGB
+    /// Anything else (Adobe RGB, Display P3, CMYK, …): transformed to sRGB through the profile.
+    case other
 }
 
 /// Encoder settings.
@@ -126,7 +138,23 @@ public final class Image {
 
     public var header: ImageHeader {
         ImageHeader(width: width, height: height, bands: bands, pages: pages, hasAlpha: hasAlpha,
-                    orientation: orientation, loader: loader)
+                    orientation: orientation, loader: loader, profile: profile)
+    }
+
+    public var profile: ColourProfile {
+        guard vips_image_get_typeof(pointer, "icc-profile-data") != 0 else { return .none }
+        return cvips_has_srgb_profile(pointer) != 0 ? .sRGB : .other
+    }
+
+    /// Decodes a JPEG with libjpeg-turbo at `eighths`/8 of its size (1…8), with the fast integer IDCT
+    /// when `fastDCT`: finer scale steps than libvips' 1/2/4/8 shrink and a faster transform. CMYK
+    /// JPEGs are refused (libvips handles them). The result is in memory, without metadata.
+    public static func decodeJPEG(_ bytes: UnsafeRawBufferPointer, eighths: Int, fastDCT: Bool) throws -> Image {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { throw VipsError(operation: "turbojpeg", message: "empty input") }
+        guard let image = cvips_turbojpeg_load(base, bytes.count, Int32(eighths), fastDCT ? 1 : 0) else {
+            throw VipsError(operation: "turbojpeg", message: VipsRuntime.takeErrorMessage())
+        }
+        return Image(image, source: nil)
     }
 
     // MARK: Operations (each returns a new image; the receiver is unchanged)
@@ -155,6 +183,21 @@ public final class Image {
     /// Applies the EXIF orientation tag to the pixels and removes it.
     public func autoRotate() throws -> Image {
         try derive("autorot") { cvips_autorot(pointer, $0) }
+    }
+
+    /// Applies EXIF orientation `exif` (1…8) to the pixels, as libvips' autorot does, whatever
+    /// metadata the image carries.
+    public func orient(exif: Int) throws -> Image {
+        switch exif {
+        case 2: return try flip(horizontal: true)
+        case 3: return try rotate(quarterTurns: 2)
+        case 4: return try flip(horizontal: false)
+        case 5: return try rotate(quarterTurns: 1).flip(horizontal: true)
+        case 6: return try rotate(quarterTurns: 1)
+        case 7: return try rotate(quarterTurns: 3).flip(horizontal: true)
+        case 8: return try rotate(quarterTurns: 3)
+        default: return self
+        }
     }
 
     /// Rotates clockwise by quarter turns.

@@ -123,12 +123,24 @@ struct RenderPlanTests {
 
     @Test func shrinkOnLoadCoversTheTarget() throws {
         let request = try ThumborPath.parse("/unsafe/fit-in/300x300/a.jpg")
-        let plan = try RenderPlan.make(request: request, header: header(2560, 1600), settings: RenderSettings())
+        var libvips = RenderSettings()
+        libvips.turboJPEG = false
+        let plan = try RenderPlan.make(request: request, header: header(2560, 1600), settings: libvips)
         #expect(plan.steps.first == .load(shrink: 8))   // 320x200 still covers 300x188
-        var sharper = RenderSettings()
-        sharper.jpegShrinkReserve = 2
-        let plan2 = try RenderPlan.make(request: request, header: header(2560, 1600), settings: sharper)
+        libvips.jpegShrinkReserve = 2
+        let plan2 = try RenderPlan.make(request: request, header: header(2560, 1600), settings: libvips)
         #expect(plan2.steps.first == .load(shrink: 4))
+        // libjpeg-turbo scales in eighths: 2/8 of 2560x1600 is 640x400, the smallest that covers 512x320.
+        let turbo = try RenderPlan.make(request: try ThumborPath.parse("/unsafe/fit-in/512x512/a.jpg"), header: header(2560, 1600),
+                                        settings: RenderSettings())
+        #expect(turbo.steps.first == .decodeJPEG(eighths: 2, fastDCT: true))
+        let wider = try RenderPlan.make(request: try ThumborPath.parse("/unsafe/fit-in/700x700/a.jpg"), header: header(2560, 1600),
+                                        settings: RenderSettings())
+        #expect(wider.steps.first == .decodeJPEG(eighths: 3, fastDCT: true))
+        // A profile that is not sRGB needs libvips (and lcms); so does CMYK.
+        var adobe = header(2560, 1600)
+        adobe.profile = .other
+        #expect(try RenderPlan.make(request: request, header: adobe, settings: RenderSettings()).steps.first == .load(shrink: 8))
         let png = try RenderPlan.make(request: request, header: header(2560, 1600, loader: "pngload_buffer"), settings: RenderSettings())
         #expect(png.steps.first == .load(shrink: 1))
         #expect(png.outputFormat == .png)
@@ -139,7 +151,9 @@ struct RenderPlanTests {
         // left 400x400 square is the stored bottom square; decoded at 1/2 it is (0,120)-(200,320), which
         // is already the 200x200 target, so no resize follows.
         let request = try ThumborPath.parse("/unsafe/200x200/left/a.jpg")
-        let plan = try RenderPlan.make(request: request, header: header(400, 640, orientation: 6), settings: RenderSettings())
+        var libvips = RenderSettings()
+        libvips.turboJPEG = false
+        let plan = try RenderPlan.make(request: request, header: header(400, 640, orientation: 6), settings: libvips)
         #expect(plan.logicalSource == PixelSize(width: 640, height: 400))
         #expect(plan.steps == [.load(shrink: 2), .crop(PixelRect(left: 0, top: 120, right: 200, bottom: 320)),
                                .toSRGB(keepGray: false), .autoOrient(6), .encode(.jpeg(quality: 80, progressive: true))])

@@ -18,6 +18,11 @@ char *cvips_error_take(void);
 VipsImage *cvips_open_buffer(const void *buf, size_t len, const char *options, int sequential, int fail_on);
 /* Opens a file lazily (for formats with no buffer loader, e.g. OpenEXR). */
 VipsImage *cvips_open_file(const char *path, int sequential, int fail_on);
+/* Decodes a JPEG with libjpeg-turbo at scale eighths/8 (1..8), optionally with the fast integer IDCT,
+   into a new 8-bit RGB (or one-band grey) image. Returns NULL with libvips' error set on failure. */
+VipsImage *cvips_turbojpeg_load(const void *buf, size_t len, int eighths, int fast_dct);
+/* 1 when the image's embedded ICC profile describes itself as sRGB. */
+int cvips_has_srgb_profile(VipsImage *in);
 /* Loader name ("jpegload_buffer", …) or NULL when not an image libvips can read. */
 const char *cvips_find_loader(const void *buf, size_t len);
 int cvips_orientation(VipsImage *in);
