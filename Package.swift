@@ -9,6 +9,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "pinhole", targets: ["pinhole"]),
+        // The rendering core, for benchmarks/micro.
+        .library(name: "PinholeCore", targets: ["ThumborURL", "Imaging", "Vips"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
