@@ -83,6 +83,8 @@ public struct ImagingHandler: Sendable {
     public struct Thumbnail: Sendable {
         var body: [UInt8]
         var contentType: String
+        /// The body's SHA-1 hex when already known (cache hits carry it), so the ETag is not recomputed.
+        var sha1: String?
     }
 
     /// The result cache's key for a request: the signed path as sent (query excluded).
@@ -96,14 +98,15 @@ public struct ImagingHandler: Sendable {
         let group = ComponentKey.of(imageURL: request.imageURL)
         if let cache, let entry = cache.get(group: group, key: key) {
             ServiceMetrics.cacheHits.increment()
-            return (Thumbnail(body: entry.body, contentType: entry.metadata.contentType), true)
+            return (Thumbnail(body: entry.body, contentType: entry.metadata.contentType, sha1: entry.metadata.sha1), true)
         }
         if cache != nil { ServiceMetrics.cacheMisses.increment() }
         if onlyIfCached { throw ServiceError(.gatewayTimeout, "not cached (only-if-cached)") }
         let limit = Duration.milliseconds(Int64(configuration.requestDeadline * 1000))
         let deadline = ContinuousClock.now + limit
+        let coalescingKey = configuration.coalesce ? key : UUID().uuidString
         let thumbnail = try await withDeadline(limit) {
-            try await renders.run(key) {
+            try await renders.run(coalescingKey) {
                 try await admission.admit {
                     let source = try await loader.load(request.imageURL)
                     let thumbnail = try await render(request, source: source, deadline: deadline)
@@ -159,7 +162,7 @@ public struct ImagingHandler: Sendable {
         }
         if !configuration.corsOrigin.isEmpty { headers[.accessControlAllowOrigin] = configuration.corsOrigin }
         if configuration.etags {
-            let etag = EntityTag.of(thumbnail.body)
+            let etag = thumbnail.sha1.map { "\"\($0)\"" } ?? EntityTag.of(thumbnail.body)
             headers[.eTag] = etag
             if let wanted = request.headers[.ifNoneMatch], EntityTag.matches(ifNoneMatch: wanted, etag: etag) {
                 return Response(status: .notModified, headers: headers)

@@ -56,6 +56,10 @@ public struct ServiceConfiguration: Sendable {
     public var sourceCache = true
     public var sourceCacheRoot = "./data/sources"
     public var sourceCacheMaxBytes: Int64 = 2 * 1024 * 1024 * 1024
+    /// Bytes of hot result-cache entries also kept in memory.
+    public var cacheMemoryBytes = 64 * 1024 * 1024
+    /// Identical concurrent requests render once (off only to measure raw render throughput).
+    public var coalesce = true
     /// Renders admitted at once (running or waiting for a render thread); more get 429.
     public var renderQueue = 64
     /// Seconds a request may take before the client gets 504 and the render is abandoned.
@@ -111,6 +115,8 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.source_cache", "STORAGE", "keep fetched originals on disk"),
         ("thumbnails.source_cache_root", "FILE_STORAGE_ROOT_PATH", "source cache directory"),
         ("thumbnails.source_cache_max_bytes", "-", "source cache size cap"),
+        ("thumbnails.cache_memory_bytes", "-", "bytes of hot result-cache entries also kept in memory"),
+        ("thumbnails.coalesce", "-", "identical concurrent requests render once"),
         ("thumbnails.render_queue", "-", "renders admitted at once; more are answered 429"),
         ("thumbnails.request_deadline", "-", "seconds before a request answers 504 and its render is abandoned"),
         ("thumbnails.prewarm_sizes", "-", "sizes rendered ahead when the file server receives an image or video"),
@@ -174,6 +180,8 @@ extension ServiceConfiguration {
         sourceCache = try r.bool("source_cache") ?? sourceCache
         sourceCacheRoot = try r.string("source_cache_root") ?? sourceCacheRoot
         sourceCacheMaxBytes = Int64(try r.int("source_cache_max_bytes", in: 0...Int.max) ?? Int(sourceCacheMaxBytes))
+        cacheMemoryBytes = try r.int("cache_memory_bytes", in: 0...Int.max) ?? cacheMemoryBytes
+        coalesce = try r.bool("coalesce") ?? coalesce
         renderQueue = try r.int("render_queue", in: 1...100_000) ?? renderQueue
         requestDeadline = try r.double("request_deadline", above: 0) ?? requestDeadline
         prewarmSizes = try r.strings("prewarm_sizes") ?? prewarmSizes

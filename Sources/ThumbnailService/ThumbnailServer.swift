@@ -33,7 +33,7 @@ public struct ThumbnailServer: Sendable {
         httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         resultCache = configuration.resultCache
             ? DiskCache(root: configuration.cacheRoot, capacityBytes: configuration.cacheMaxBytes,
-                        expirySeconds: configuration.cacheExpiry, logger: logger) : nil
+                        expirySeconds: configuration.cacheExpiry, memoryBytes: configuration.cacheMemoryBytes, logger: logger) : nil
         sourceCache = configuration.sourceCache
             ? DiskCache(root: configuration.sourceCacheRoot, capacityBytes: configuration.sourceCacheMaxBytes,
                         expirySeconds: 0, logger: logger) : nil

@@ -149,7 +149,7 @@ def run():
     pinhole_port = free_port()
     env = dict(os.environ, PINHOLE_THUMBNAILS_PORT=str(pinhole_port), PINHOLE_THUMBNAILS_SECURITY_KEYS=KEY,
                PINHOLE_THUMBNAILS_LOADER="file", PINHOLE_THUMBNAILS_FILE_ROOT=str(CORPUS),
-               PINHOLE_THUMBNAILS_RESULT_CACHE="false", PINHOLE_FILES_PORT=str(free_port()),
+               PINHOLE_THUMBNAILS_RESULT_CACHE="false", PINHOLE_THUMBNAILS_COALESCE="false", PINHOLE_FILES_PORT=str(free_port()),
                PINHOLE_FILES_SECRETS="benchmark", PINHOLE_FILES_ROOT=str(work / "files"))
     pinhole = start([PINHOLE, "serve", "--log-level", "error"], env=env, cwd=work)
     pinhole_base = f"http://127.0.0.1:{pinhole_port}"

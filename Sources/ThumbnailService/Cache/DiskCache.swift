@@ -35,6 +35,15 @@ public final class DiskCache: Sendable {
     let logger: Logger
 
     struct IndexEntry { var size: Int64; var lastAccess: Double }
+    /// Recently used entries kept in memory too, so hot thumbnails are served without a syscall.
+    struct Hot {
+        var entries: [String: (entry: CacheEntry, lastUse: UInt64)] = [:]
+        var bytes = 0
+        var clock: UInt64 = 0
+    }
+    private let hot = NIOLockedValueBox(Hot())
+    /// Bytes of entries kept in memory.
+    public let memoryBytes: Int
     struct State {
         var index: [String: IndexEntry] = [:]
         var totalBytes: Int64 = 0
@@ -46,7 +55,8 @@ public final class DiskCache: Sendable {
     private let state = NIOLockedValueBox(State())
     private static let magic = Array("PINHOLE-CACHE 1\n".utf8)
 
-    public init(root: String, capacityBytes: Int64, expirySeconds: Double, logger: Logger) {
+    public init(root: String, capacityBytes: Int64, expirySeconds: Double, memoryBytes: Int = 0, logger: Logger) {
+        self.memoryBytes = memoryBytes
         self.root = (root as NSString).standardizingPath
         self.capacityBytes = capacityBytes
         self.expirySeconds = expirySeconds
@@ -77,6 +87,15 @@ public final class DiskCache: Sendable {
     /// The entry, or nil (miss, expired, or corrupted — the last two are deleted).
     public func get(group: String, key: String) -> CacheEntry? {
         let path = path(group: group, key: key)
+        if memoryBytes > 0, let entry = hotEntry(path) {
+            // A stat keeps the memory layer honest when another process (`pinhole cache purge`) removed the file.
+            if expirySeconds == 0 || entry.metadata.created + expirySeconds >= Date().timeIntervalSince1970,
+               access(path, F_OK) == 0 {
+                state.withLockedValue { $0.hits += 1 }
+                return entry
+            }
+            dropHot(path)
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             countMiss()
             return nil
@@ -94,6 +113,7 @@ public final class DiskCache: Sendable {
             return nil
         }
         utime(path, nil)   // the file's time carries the LRU order across restarts
+        remember(path, entry)
         state.withLockedValue {
             $0.hits += 1
             let relative = String(path.dropFirst(root.count + 1))
@@ -144,6 +164,7 @@ public final class DiskCache: Sendable {
                 throw CocoaError(.fileWriteUnknown)
             }
             guard rename(temporary, final) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            remember(final, CacheEntry(metadata: metadata, body: body))
         } catch {
             unlink(temporary)
             markDegraded("cannot write cache entry in \(root): \(String(cString: strerror(errno)))")
@@ -161,6 +182,42 @@ public final class DiskCache: Sendable {
         }
         if overCapacity {
             Task.detached(priority: .background) { self.evict() }
+        }
+    }
+
+    // MARK: Memory layer
+
+    private func hotEntry(_ path: String) -> CacheEntry? {
+        hot.withLockedValue { hot in
+            guard var slot = hot.entries[path] else { return nil }
+            hot.clock += 1
+            slot.lastUse = hot.clock
+            hot.entries[path] = slot
+            return slot.entry
+        }
+    }
+
+    private func remember(_ path: String, _ entry: CacheEntry) {
+        guard memoryBytes > 0, entry.body.count <= memoryBytes / 16 else { return }
+        hot.withLockedValue { hot in
+            hot.clock += 1
+            if let old = hot.entries[path] { hot.bytes -= old.entry.body.count }
+            hot.entries[path] = (entry, hot.clock)
+            hot.bytes += entry.body.count
+            if hot.bytes > memoryBytes {
+                // Drop the least recently used half: cheap, and rare.
+                let ordered = hot.entries.sorted { $0.value.lastUse < $1.value.lastUse }
+                for (key, slot) in ordered.prefix(ordered.count / 2) {
+                    hot.entries.removeValue(forKey: key)
+                    hot.bytes -= slot.entry.body.count
+                }
+            }
+        }
+    }
+
+    private func dropHot(_ path: String) {
+        hot.withLockedValue { hot in
+            if let old = hot.entries.removeValue(forKey: path) { hot.bytes -= old.entry.body.count }
         }
     }
 
@@ -206,6 +263,7 @@ public final class DiskCache: Sendable {
 
     private func remove(_ path: String) {
         unlink(path)
+        dropHot(path)
         let relative = String(path.dropFirst(root.count + 1))
         state.withLockedValue { state in
             if let old = state.index.removeValue(forKey: relative) { state.totalBytes -= old.size }
