@@ -47,9 +47,9 @@ let package = Package(
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         // The file server ftrack's ftrack.server location points at: signed /put, /get, /remove on a crash-safe store.
-        .target(name: "CFileSupport"),
+        .target(name: "CSystemSupport"),
         .target(name: "FileServer", dependencies: [
-            "ServiceSupport", "CFileSupport",
+            "ServiceSupport", "CSystemSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -72,7 +72,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .executableTarget(name: "pinhole", dependencies: [
-            "ThumbnailService", "FileServer", "ServiceSupport", "ThumborURL", "Imaging",
+            "ThumbnailService", "FileServer", "ServiceSupport", "ThumborURL", "Imaging", "CSystemSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -1,4 +1,4 @@
-import CFileSupport
+import CSystemSupport
 import Crypto
 import Foundation
 import NIOConcurrencyHelpers

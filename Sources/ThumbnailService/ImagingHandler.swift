@@ -18,6 +18,7 @@ public struct ImagingHandler: Sendable {
     let cache: DiskCache?
     let renders: Coalescer<Thumbnail>
     let admission: AdmissionControl
+    let authorisedPaths = BoundedMemo<Authorised>(capacity: 10_000)
     let logger: Logger
 
     public init(configuration: ServiceConfiguration, loader: any ImageLoader, pool: RenderPool, cache: DiskCache?,
@@ -33,13 +34,22 @@ public struct ImagingHandler: Sendable {
     }
 
     /// A parsed and authorised request.
-    struct Authorised {
+    struct Authorised: Sendable {
         var rawPath: String
         var request: ThumborRequest
     }
 
-    /// Spec §3 step 1: route + decode, loader validation, unsafe/hash gate, signature.
+    /// Spec §3 step 1: route + decode, loader validation, unsafe/hash gate, signature. A path that passed
+    /// is remembered (the outcome depends only on the path and the configured keys), so a hot
+    /// thumbnail's repeat requests skip the grammar and the HMAC.
     func authorise(rawPath: String) throws(ServiceError) -> Authorised {
+        if let known = authorisedPaths.get(rawPath) { return known }
+        let authorised = try authoriseUncached(rawPath: rawPath)
+        authorisedPaths.put(rawPath, authorised)
+        return authorised
+    }
+
+    func authoriseUncached(rawPath: String) throws(ServiceError) -> Authorised {
         let request: ThumborRequest
         do {
             request = try ThumborPath.parse(rawPath)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSystemSupport
 import Configuration
 import Crypto
 import FileServer
@@ -18,6 +19,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ServiceOptions
 
     func run() async throws {
+        limitMallocArenas()
         let logger = options.logger()
         let reader = try await options.reader()
         var thumbnails = try await loadOrExit { try ServiceConfiguration(reader: reader) }
@@ -79,6 +81,7 @@ struct Files: AsyncParsableCommand {
     @OptionGroup var options: ServiceOptions
 
     func run() async throws {
+        limitMallocArenas()
         let logger = options.logger()
         var files = try await loadOrExit { try FileServerConfiguration(reader: try await options.reader()) }
         if files.secrets.isEmpty {
@@ -135,6 +138,13 @@ func loadConfiguration(file: String?) async throws -> ServiceConfiguration {
 
 func developmentSecret() -> String {
     SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
+}
+
+/// glibc gives every thread that allocates its own malloc arena; with render threads, NIO threads and
+/// the cooperative pool that multiplies resident memory for no speed (shared/notes/libvips-swift.md §7).
+/// Two arenas, as MALLOC_ARENA_MAX=2 would set, unless the operator chose otherwise.
+func limitMallocArenas() {
+    if ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil { _ = pinhole_limit_malloc_arenas(2) }
 }
 
 /// A start-up line on standard output, flushed at once (stdout is block-buffered when it is not a terminal).

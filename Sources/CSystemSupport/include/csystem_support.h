@@ -1,8 +1,10 @@
-// Linux file calls Swift's Glibc module does not expose (they need _GNU_SOURCE).
-#ifndef CFILE_SUPPORT_H
-#define CFILE_SUPPORT_H
+// Linux calls Swift's Glibc module does not expose (they need _GNU_SOURCE or <malloc.h>).
+#ifndef CSYSTEM_SUPPORT_H
+#define CSYSTEM_SUPPORT_H
 #include <stdint.h>
 /* Starts writeback of a written range without waiting for it (sync_file_range SYNC_FILE_RANGE_WRITE),
    so that a later fsync finds little left to flush. Returns 0 or -1 (errno set); harmless to ignore. */
 int pinhole_start_writeback(int fd, int64_t offset, int64_t length);
+/* Caps glibc's malloc arenas (mallopt M_ARENA_MAX); 0 on success. */
+int pinhole_limit_malloc_arenas(int arenas);
 #endif
