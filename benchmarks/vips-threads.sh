@@ -27,7 +27,9 @@ trap 'rm -f "$script"; [ -n "$server" ] && kill "$server" 2>/dev/null; true' EXI
 run() {
   local threads=$1 connections=$2
   PINHOLE_THUMBNAILS_PORT=$port PINHOLE_THUMBNAILS_SECURITY_KEYS=$key PINHOLE_THUMBNAILS_LOADER=file \
-  PINHOLE_THUMBNAILS_FILE_ROOT="$corpus" PINHOLE_THUMBNAILS_VIPS_CONCURRENCY=$threads "$bin" serve --log-level error >/dev/null &
+  PINHOLE_THUMBNAILS_FILE_ROOT="$corpus" PINHOLE_THUMBNAILS_VIPS_CONCURRENCY=$threads \
+  PINHOLE_THUMBNAILS_RESULT_CACHE=false PINHOLE_THUMBNAILS_COALESCE=false PINHOLE_FILES_PORT=$((port + 1)) \
+  "$bin" serve --log-level error >/dev/null &
   server=$!
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthcheck" >/dev/null && break; sleep 0.1; done
   wrk -t2 -c"$connections" -d2s -s "$script" "http://127.0.0.1:$port" >/dev/null   # warm-up

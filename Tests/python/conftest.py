@@ -43,7 +43,25 @@ def wait_for(url, process=None, timeout=30):
     raise RuntimeError(f"{url} did not come up")
 
 
-class PinholeServer:
+class ServerProcess:
+    """What every server process a test starts has: its log, and a clean or a brutal stop."""
+
+    def logs(self):
+        return Path(self.log.name).read_text(errors="replace")
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class PinholeServer(ServerProcess):
     """A real `pinhole serve` process configured through PINHOLE_ environment variables."""
 
     def __init__(self, **settings):
@@ -87,21 +105,11 @@ class PinholeServer:
         connection.close()
         return response.status, body
 
-    def logs(self):
-        return Path(self.log.name).read_text(errors="replace")
-
     def rss_kib(self, field="VmHWM"):
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1])
         return 0
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 class ThumborServer:
@@ -259,7 +267,7 @@ def file_signature(params, secret=FILES_SECRET):
     return base64.urlsafe_b64encode(hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()).decode()
 
 
-class FileServerProcess:
+class FileServerProcess(ServerProcess):
     """A real `pinhole files` process on loopback with its own storage root."""
 
     def __init__(self, root=None, **settings):
@@ -288,20 +296,6 @@ class FileServerProcess:
     def snapshot(self):
         """Every file under the storage root with its size: 'storage exactly as it was' is this, unchanged."""
         return sorted((str(p.relative_to(self.root)), p.stat().st_size) for p in self.root.rglob("*") if p.is_file())
-
-    def logs(self):
-        return Path(self.log.name).read_text(errors="replace")
-
-    def kill(self):
-        self.process.kill()
-        self.process.wait(10)
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def wait_for_port(port, process=None, timeout=30):
