@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOFileSystem
 import NIOPosix
+import ServiceSupport
 
 /// Components on local disk, crash-safe.
 ///
@@ -31,8 +32,8 @@ public final class DiskComponentStore: ComponentStore {
     // MARK: Paths
 
     func shardDirectory(_ id: String) -> String {
-        let hex = SHA256.hash(data: Array(id.utf8)).prefix(2).map { String(format: "%02x", $0) }
-        return "\(root)/\(hex[0])/\(hex[1])"
+        let hex = Hex.encode(SHA256.hash(data: Array(id.utf8)).prefix(2))
+        return "\(root)/\(hex.prefix(2))/\(hex.suffix(2))"
     }
 
     func recordPath(_ id: String) -> String { shardDirectory(id) + "/\(id).json" }
@@ -222,7 +223,7 @@ public final class DiskComponentStore: ComponentStore {
         let record = ComponentRecord(
             id: id.value, blob: "\(id.value).\(version).data",
             contentType: ContentSniffer.contentType(declared: metadata.contentType, head: head, fileName: metadata.fileName),
-            fileName: metadata.fileName, size: size, md5: md5.map { String(format: "%02x", $0) }.joined(),
+            fileName: metadata.fileName, size: size, md5: Hex.encode(md5),
             uploaded: Date().timeIntervalSince1970.rounded(.down))
         let outcome: Result<Void, FileServerError>
         do {

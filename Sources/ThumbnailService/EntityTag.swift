@@ -1,13 +1,10 @@
 import Crypto
+import ServiceSupport
 
 /// Thumbor's (tornado's) ETag: the quoted SHA-1 hex of the body, matched weakly against If-None-Match.
 enum EntityTag {
     static func of(_ body: [UInt8]) -> String {
-        let digest = Insecure.SHA1.hash(data: body)
-        return "\"" + digest.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined() + "\""
+        "\"" + Hex.encode(Insecure.SHA1.hash(data: body)) + "\""
     }
 
     /// Weak comparison (`W/` ignored); `*` matches anything.

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import ServiceSupport
 
 /// One cached item: bytes and the metadata needed to answer with them.
 public struct CacheEntry: Sendable, Equatable {
@@ -72,7 +73,7 @@ public final class DiskCache: Sendable {
     // MARK: Keys
 
     static func hex(_ text: String) -> String {
-        SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Array(text.utf8)))
     }
 
     func groupDirectory(_ group: String) -> String {
@@ -143,7 +144,7 @@ public final class DiskCache: Sendable {
     }
 
     static func sha1Hex(_ bytes: [UInt8]) -> String {
-        Insecure.SHA1.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(Insecure.SHA1.hash(data: bytes))
     }
 
     // MARK: Writing
