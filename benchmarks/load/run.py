@@ -19,7 +19,7 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = Path(os.environ.get("PINHOLE_CORPUS", REPO.parent / "shared" / "corpus")).resolve()
 PINHOLE = os.environ["PINHOLE_RELEASE"]
-SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+SECONDS = next((int(a) for a in sys.argv[1:] if a.isdigit()), 10)
 KEY = "benchmark-key"
 PHOTOS = sorted(p.name for p in CORPUS.glob("photo-*-2560x1600.jpg"))
 BIG = "photo-beach-5120x2880.jpg"
@@ -126,9 +126,50 @@ def pyvips_reference(option, images, seconds=SECONDS):
     return sum(count) / seconds
 
 
+def vm_rss_kib(pid):
+    match = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+    return int(match.group(1)) if match else 0
+
+
+def soak(total=10_000):
+    """RSS after `total` mixed requests (a new render every third request, cache hits otherwise,
+    8 clients) against RSS after the first 1 000: memory must level off, not grow."""
+    import concurrent.futures
+    port = free_port()
+    env = dict(os.environ, PINHOLE_THUMBNAILS_PORT=str(port), PINHOLE_THUMBNAILS_SECURITY_KEYS=KEY,
+               PINHOLE_THUMBNAILS_LOADER="file", PINHOLE_THUMBNAILS_FILE_ROOT=str(CORPUS),
+               PINHOLE_THUMBNAILS_CACHE_ROOT=str(work / "soak-cache"), PINHOLE_FILES_PORT=str(free_port()),
+               PINHOLE_FILES_SECRETS="benchmark", PINHOLE_FILES_ROOT=str(work / "soak-files"))
+    server = start([PINHOLE, "serve", "--log-level", "error"], env=env, cwd=work)
+    base = f"http://127.0.0.1:{port}"
+    wait(base + "/healthcheck")
+    hits = [sign(f"fit-in/512x512/{image}") for image in PHOTOS]
+    def path(n):
+        if n % 3:
+            return hits[n % len(hits)]
+        return sign(f"fit-in/{100 + n // 3}x{100 + n // 3}/{PHOTOS[n % len(PHOTOS)]}")
+    session = requests.Session()
+    def fetch(n):
+        return session.get(base + path(n), timeout=120).status_code
+    statuses = {}
+    marks = {}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for start_at, end_at in [(0, 1000), (1000, total)]:
+            for status in pool.map(fetch, range(start_at, end_at)):
+                statuses[status] = statuses.get(status, 0) + 1
+            marks[end_at] = vm_rss_kib(server.pid)
+    first, last = marks[1000], marks[total]
+    print(f"\nRSS soak ({total} mixed requests, 8 clients, statuses {statuses}): after 1 000 {first // 1024} MB, "
+          f"after {total} {last // 1024} MB, growth {100 * (last - first) / first:+.1f} %")
+
+
 def main():
     try:
+        if "--soak-only" in sys.argv:
+            soak()
+            return
         run()
+        soak()
     finally:
         for process in processes:
             try:
