@@ -20,10 +20,6 @@ public struct ImageHeader: Sendable, Equatable {
     /// What the embedded ICC profile says the pixels are.
     public var profile: ColourProfile = .none
     public var format: ImageFormat { ImageFormat(loader: loader) }
-    /// Orientations 5–8 swap width and height when displayed.
-    public var swapsAxes: Bool { (5...8).contains(orientation) }
-    public var displayWidth: Int { swapsAxes ? height : width }
-    public var displayHeight: Int { swapsAxes ? width : height }
 
     public init(width: Int, height: Int, bands: Int, pages: Int, hasAlpha: Bool, orientation: Int, loader: String,
                 profile: ColourProfile = .none) {

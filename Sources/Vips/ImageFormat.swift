@@ -22,13 +22,6 @@ public enum ImageFormat: String, Sendable, CaseIterable, Codable {
         }
     }
 
-    /// Formats Pinhole can encode.
-    public var isWritable: Bool {
-        switch self {
-        case .jpeg, .png, .webp, .gif, .avif, .jxl: return true
-        default: return false
-        }
-    }
 
     public var mimeType: String {
         switch self {

@@ -20,6 +20,4 @@ public final class Coalescer<Value: Sendable>: Sendable {
         }
         return try await task.value
     }
-
-    public var count: Int { inFlight.withLockedValue { $0.count } }
 }
