@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) without a shared, non-thread-safe formatter.
 public enum HTTPDate {
@@ -30,5 +31,23 @@ public enum HTTPDate {
         fields.tm_sec = Int32(clock[2])
         let seconds = timegm(&fields)
         return seconds < 0 ? nil : Date(timeIntervalSince1970: Double(seconds))
+    }
+}
+
+/// `HTTPDate.string(now + offset)`, formatted once per second rather than once per response: the
+/// Expires header of every cache hit.
+public final class HTTPDateClock: Sendable {
+    private let last = Mutex<(second: Int, offset: Int, text: String)>((-1, 0, ""))
+
+    public init() {}
+
+    public func string(secondsFromNow offset: Int) -> String {
+        let second = Int(Date().timeIntervalSince1970)
+        return last.withLock { last in
+            if last.second != second || last.offset != offset {
+                last = (second, offset, HTTPDate.string(Date(timeIntervalSince1970: Double(second + offset))))
+            }
+            return last.text
+        }
     }
 }

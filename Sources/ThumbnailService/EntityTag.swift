@@ -1,10 +1,12 @@
 import Crypto
+import Foundation
+import NIOCore
 import ServiceSupport
 
 /// Thumbor's (tornado's) ETag: the quoted SHA-1 hex of the body, matched weakly against If-None-Match.
 enum EntityTag {
-    static func of(_ body: [UInt8]) -> String {
-        "\"" + Hex.encode(Insecure.SHA1.hash(data: body)) + "\""
+    static func of(_ body: ByteBuffer) -> String {
+        body.withUnsafeReadableBytes { "\"" + Hex.encode(Insecure.SHA1.hash(data: $0)) + "\"" }
     }
 
     /// Weak comparison (`W/` ignored); `*` matches anything.

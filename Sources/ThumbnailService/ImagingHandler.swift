@@ -19,6 +19,9 @@ public struct ImagingHandler: Sendable {
     let renders: Coalescer<Thumbnail>
     let admission: AdmissionControl
     let authorisedPaths = BoundedMemo<Authorised>(capacity: 10_000)
+    let expires = HTTPDateClock()
+    let cacheControl: String
+    static let cacheStatusField = HTTPField.Name("X-Pinhole-Cache")!
     let logger: Logger
 
     public init(configuration: ServiceConfiguration, loader: any ImageLoader, pool: RenderPool, cache: DiskCache?,
@@ -31,12 +34,17 @@ public struct ImagingHandler: Sendable {
         self.renders = renders
         self.admission = admission ?? AdmissionControl(limit: configuration.renderQueue)
         self.logger = logger
+        self.cacheControl = "max-age=\(configuration.maxAge),public"
     }
 
     /// A parsed and authorised request.
     struct Authorised: Sendable {
         var rawPath: String
         var request: ThumborRequest
+        /// The component the request's source belongs to (for purges).
+        var group: String
+        /// Where its result is cached; nil when it is not cached (no cache, or unsafe and not configured).
+        var cacheAddress: CacheAddress?
     }
 
     /// Spec §3 step 1: route + decode, loader validation, unsafe/hash gate, signature. A path that passed
@@ -66,11 +74,14 @@ public struct ImagingHandler: Sendable {
             guard request.hash != nil else { throw ServiceError.noSignature }
             guard verifier.isValid(rawPath: rawPath, request: request) else { throw ServiceError.badSignature }
         }
-        return Authorised(rawPath: rawPath, request: request)
+        let group = ComponentKey.of(imageURL: request.imageURL)
+        let cached = (request.unsafe && !configuration.cacheUnsafe) ? nil : cache
+        return Authorised(rawPath: rawPath, request: request, group: group,
+                          cacheAddress: cached?.address(group: group, key: Self.cacheKey(rawPath: rawPath)))
     }
 
     public func respond(to request: Request) async -> Response {
-        let rawPath = String(request.head.path?.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "/")
+        let rawPath = Self.pathWithoutQuery(request.head.path)
         let isHead = request.method == .head
         do {
             let authorised = try authorise(rawPath: rawPath)
@@ -89,24 +100,30 @@ public struct ImagingHandler: Sendable {
         }
     }
 
+    /// The request target's path part (everything before `?`).
+    static func pathWithoutQuery(_ target: String?) -> String {
+        guard let target else { return "/" }
+        guard let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return target }
+        return String(target[..<question])
+    }
+
     /// Encoded output (or `/meta` JSON) and its Content-Type.
     public struct Thumbnail: Sendable {
-        var body: [UInt8]
+        var body: ByteBuffer
         var contentType: String
         /// The body's SHA-1 hex when already known (cache hits carry it), so the ETag is not recomputed.
         var sha1: String?
     }
 
     /// The result cache's key for a request: the signed path as sent (query excluded).
-    static func cacheKey(_ authorised: Authorised) -> String { authorised.rawPath }
+    static func cacheKey(rawPath: String) -> String { rawPath }
 
     /// From the cache without touching libvips, or rendered once however many ask at the same moment.
     func thumbnail(for authorised: Authorised, onlyIfCached: Bool) async throws -> (Thumbnail, hit: Bool) {
         let request = authorised.request
-        let cache = (request.unsafe && !configuration.cacheUnsafe) ? nil : self.cache
-        let key = Self.cacheKey(authorised)
-        let group = ComponentKey.of(imageURL: request.imageURL)
-        if let cache, let entry = cache.get(group: group, key: key) {
+        let address = authorised.cacheAddress
+        let cache = address == nil ? nil : self.cache
+        if let cache, let address, let entry = cache.get(address) {
             ServiceMetrics.cacheHits.increment()
             return (Thumbnail(body: entry.body, contentType: entry.metadata.contentType, sha1: entry.metadata.sha1), true)
         }
@@ -114,15 +131,15 @@ public struct ImagingHandler: Sendable {
         if onlyIfCached { throw ServiceError(.gatewayTimeout, "not cached (only-if-cached)") }
         let limit = Duration.milliseconds(Int64(configuration.requestDeadline * 1000))
         let deadline = ContinuousClock.now + limit
-        let coalescingKey = configuration.coalesce ? key : UUID().uuidString
+        let coalescingKey = configuration.coalesce ? authorised.rawPath : UUID().uuidString
         let thumbnail = try await withDeadline(limit) {
             try await renders.run(coalescingKey) {
                 try await admission.admit {
                     let source = try await loader.load(request.imageURL)
                     let thumbnail = try await render(request, source: source, deadline: deadline)
                     ServiceMetrics.renders.increment()
-                    if let cache {
-                        cache.put(group: group, key: key, contentType: thumbnail.contentType, origin: authorised.rawPath, body: thumbnail.body)
+                    if let cache, let address {
+                        cache.put(address, contentType: thumbnail.contentType, origin: authorised.rawPath, body: thumbnail.body)
                         ServiceMetrics.cacheDegraded.record(cache.isDegraded ? 1 : 0)
                     }
                     return thumbnail
@@ -143,10 +160,10 @@ public struct ImagingHandler: Sendable {
         case let .success(rendered):
             if request.meta {
                 let json = MetaDocument.json(for: rendered.plan, imageURL: request.imageURL, frameCount: rendered.plan.header.pages)
-                return Thumbnail(body: Array(json.utf8), contentType: "application/json")
+                return Thumbnail(body: ByteBuffer(string: json), contentType: "application/json")
             }
             let type = MimeSniffer.mimeType(of: rendered.bytes) ?? rendered.format.mimeType
-            return Thumbnail(body: rendered.bytes, contentType: type)
+            return Thumbnail(body: ByteBuffer(bytes: rendered.bytes), contentType: type)
         case let .failure(error):
             throw Self.serviceError(for: error)
         }
@@ -165,10 +182,10 @@ public struct ImagingHandler: Sendable {
     func respond(with thumbnail: Thumbnail, to request: Request, isHead: Bool, cacheStatus: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = thumbnail.contentType
-        headers[HTTPField.Name("X-Pinhole-Cache")!] = cacheStatus
+        headers[Self.cacheStatusField] = cacheStatus
         if configuration.maxAge > 0 {
-            headers[.cacheControl] = "max-age=\(configuration.maxAge),public"
-            headers[.expires] = HTTPDate.string(Date().addingTimeInterval(Double(configuration.maxAge)))
+            headers[.cacheControl] = cacheControl
+            headers[.expires] = expires.string(secondsFromNow: configuration.maxAge)
         }
         if !configuration.corsOrigin.isEmpty { headers[.accessControlAllowOrigin] = configuration.corsOrigin }
         if configuration.etags {
@@ -178,9 +195,9 @@ public struct ImagingHandler: Sendable {
                 return Response(status: .notModified, headers: headers)
             }
         }
-        headers[.contentLength] = String(thumbnail.body.count)
+        headers[.contentLength] = String(thumbnail.body.readableBytes)
         if isHead { return Response(status: .ok, headers: headers) }
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: thumbnail.body)))
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: thumbnail.body))
     }
 
     /// Every error: its status and a short plain-text line saying what was wrong.

@@ -17,7 +17,7 @@ public struct ThumbnailResponder: HTTPResponder {
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
-        let path = request.head.path?.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "/"
+        let path = ImagingHandler.pathWithoutQuery(request.head.path)
         let readOnly = request.method == .get || request.method == .head
         if path == "/healthcheck" || path == "/healthcheck/" {
             guard readOnly else { return Self.methodNotAllowed() }

@@ -92,11 +92,13 @@ public struct ThumbnailServer: Sendable {
         (resultCache?.purge(group: component) ?? 0) + (sourceCache?.purge(group: component) ?? 0)
     }
 
-    public func application(metrics: (@Sendable () -> String)? = nil) -> some ApplicationProtocol {
-        Application(
+    public func application(metrics: (@Sendable () -> String)? = nil) -> some Service {
+        let application = Application(
             responder: ThumbnailResponder(imaging: handler, metrics: metrics),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Pinhole"),
+            eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton),
             logger: logger)
+        return PreferringExecutor(inner: application, executor: EventLoopExecutor(group: MultiThreadedEventLoopGroup.singleton))
     }
 
     public func shutdown() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import Testing
 @testable import ThumbnailService
 
@@ -15,21 +16,21 @@ struct DiskCacheTests {
     @Test func storeAndReadBack() {
         let c = cache()
         #expect(c.get(group: "comp", key: "k") == nil)
-        c.put(group: "comp", key: "k", contentType: "image/jpeg", origin: "/sig/300x200/a.jpg", body: [1, 2, 3])
+        c.put(group: "comp", key: "k", contentType: "image/jpeg", origin: "/sig/300x200/a.jpg", body: ByteBuffer(bytes: [1, 2, 3]))
         let entry = c.get(group: "comp", key: "k")
-        #expect(entry?.body == [1, 2, 3] && entry?.metadata.contentType == "image/jpeg")
+        #expect(entry?.body == ByteBuffer(bytes: [1, 2, 3]) && entry?.metadata.contentType == "image/jpeg")
         #expect(c.statistics.hits == 1 && c.statistics.misses == 1 && c.statistics.entries == 1)
     }
 
     @Test func corruptedOrTruncatedEntriesAreDroppedAndMiss() throws {
         let c = cache()
-        c.put(group: "comp", key: "k", contentType: "image/png", origin: "o", body: Array(repeating: 7, count: 1000))
+        c.put(group: "comp", key: "k", contentType: "image/png", origin: "o", body: ByteBuffer(bytes: Array(repeating: 7, count: 1000)))
         let path = c.path(group: "comp", key: "k")
         let whole = try Data(contentsOf: URL(fileURLWithPath: path))
         try whole.prefix(whole.count - 10).write(to: URL(fileURLWithPath: path))       // torn
         #expect(c.get(group: "comp", key: "k") == nil)
         #expect(!FileManager.default.fileExists(atPath: path))
-        c.put(group: "comp", key: "k", contentType: "image/png", origin: "o", body: Array(repeating: 7, count: 1000))
+        c.put(group: "comp", key: "k", contentType: "image/png", origin: "o", body: ByteBuffer(bytes: Array(repeating: 7, count: 1000)))
         var flipped = try Data(contentsOf: URL(fileURLWithPath: path))
         flipped[flipped.count - 1] ^= 0xFF                                                 // bit rot
         try flipped.write(to: URL(fileURLWithPath: path))
@@ -37,16 +38,16 @@ struct DiskCacheTests {
     }
 
     @Test func entriesSurviveARestart() {
-        cache().put(group: "comp", key: "k", contentType: "image/png", origin: "o", body: [9])
+        cache().put(group: "comp", key: "k", contentType: "image/png", origin: "o", body: ByteBuffer(bytes: [9]))
         let again = cache()
         #expect(again.statistics.entries == 1)
-        #expect(again.get(group: "comp", key: "k")?.body == [9])
+        #expect(again.get(group: "comp", key: "k")?.body == ByteBuffer(bytes: [9]))
     }
 
     @Test func leastRecentlyUsedAreEvictedPastTheCap() async throws {
         let c = cache(capacity: 20_000)
         for n in 0..<10 {
-            c.put(group: "g\(n)", key: "k", contentType: "x", origin: "o", body: Array(repeating: UInt8(n), count: 3000))
+            c.put(group: "g\(n)", key: "k", contentType: "x", origin: "o", body: ByteBuffer(bytes: Array(repeating: UInt8(n), count: 3000)))
             if n == 0 { try await Task.sleep(for: .milliseconds(10)) }
             _ = c.get(group: "g0", key: "k")     // keep the first one recently used
         }
@@ -58,7 +59,7 @@ struct DiskCacheTests {
 
     @Test func expiry() async throws {
         let c = cache(expiry: 1)
-        c.put(group: "g", key: "k", contentType: "x", origin: "o", body: [1])
+        c.put(group: "g", key: "k", contentType: "x", origin: "o", body: ByteBuffer(bytes: [1]))
         #expect(c.get(group: "g", key: "k") != nil)
         try await Task.sleep(for: .milliseconds(2100))
         #expect(c.get(group: "g", key: "k") == nil)
@@ -66,9 +67,9 @@ struct DiskCacheTests {
 
     @Test func purgeByGroupAndOrigin() {
         let c = cache()
-        c.put(group: "comp-1", key: "a", contentType: "x", origin: "/s/300x300/http%3A%2F%2Ff%2Fget%3Fid%3Dcomp-1", body: [1])
-        c.put(group: "comp-1", key: "b", contentType: "x", origin: "/s/150x150/…", body: [2])
-        c.put(group: "comp-2", key: "a", contentType: "x", origin: "/s/300x300/other", body: [3])
+        c.put(group: "comp-1", key: "a", contentType: "x", origin: "/s/300x300/http%3A%2F%2Ff%2Fget%3Fid%3Dcomp-1", body: ByteBuffer(bytes: [1]))
+        c.put(group: "comp-1", key: "b", contentType: "x", origin: "/s/150x150/…", body: ByteBuffer(bytes: [2]))
+        c.put(group: "comp-2", key: "a", contentType: "x", origin: "/s/300x300/other", body: ByteBuffer(bytes: [3]))
         #expect(c.purge(group: "comp-1") == 2)
         #expect(c.get(group: "comp-1", key: "a") == nil && c.get(group: "comp-2", key: "a") != nil)
         #expect(c.purge(originContaining: "other") == 1)
@@ -79,7 +80,7 @@ struct DiskCacheTests {
         let file = root + "-file"
         FileManager.default.createFile(atPath: file, contents: Data([1]))
         let c = DiskCache(root: file + "/cache", capacityBytes: 1000, expirySeconds: 0, logger: logger)
-        c.put(group: "g", key: "k", contentType: "x", origin: "o", body: [1])
+        c.put(group: "g", key: "k", contentType: "x", origin: "o", body: ByteBuffer(bytes: [1]))
         #expect(c.isDegraded)
         #expect(c.get(group: "g", key: "k") == nil)
     }

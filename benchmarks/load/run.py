@@ -168,7 +168,11 @@ def main():
         if "--soak-only" in sys.argv:
             soak()
             return
+        if "--hits-only" in sys.argv:
+            hits()
+            return
         run()
+        hits()
         soak()
     finally:
         for process in processes:
@@ -230,17 +234,29 @@ def run():
         ours = results[(name, 8)][0]["rps"]
         print(f"  {name:28} {reference:>8.1f}/s   Pinhole c=8 {ours:.1f}/s   ratio {ours / reference:.2f}")
 
-    # Cache hits at c=64: Pinhole with its result cache, Thumbor with file result storage, nginx on a file.
     for process in (pinhole, thumbor):
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(10)
-    env["PINHOLE_THUMBNAILS_RESULT_CACHE"] = "true"
-    env["PINHOLE_THUMBNAILS_CACHE_ROOT"] = str(work / "cache")
+
+
+def hits():
+    """Cache hits at c=64: Pinhole with its result cache, Thumbor with file result storage, nginx on a file."""
+    pinhole_port, thumbor_port = free_port(), free_port()
+    env = dict(os.environ, PINHOLE_THUMBNAILS_PORT=str(pinhole_port), PINHOLE_THUMBNAILS_SECURITY_KEYS=KEY,
+               PINHOLE_THUMBNAILS_LOADER="file", PINHOLE_THUMBNAILS_FILE_ROOT=str(CORPUS),
+               PINHOLE_THUMBNAILS_CACHE_ROOT=str(work / "cache"), PINHOLE_FILES_PORT=str(free_port()),
+               PINHOLE_FILES_SECRETS="benchmark", PINHOLE_FILES_ROOT=str(work / "files"))
     pinhole = start([PINHOLE, "serve", "--log-level", "error"], env=env, cwd=work)
+    pinhole_base = f"http://127.0.0.1:{pinhole_port}"
     wait(pinhole_base + "/healthcheck")
-    conf.write_text(conf.read_text().replace("RESULT_STORAGE = None",
-                    f"RESULT_STORAGE = 'thumbor.result_storages.file_storage'\nRESULT_STORAGE_FILE_STORAGE_ROOT_PATH = {str(work / 'thumbor-results')!r}"))
+    conf = work / "thumbor-hits.conf"
+    conf.write_text(f"LOADER = 'thumbor.loaders.file_loader'\nFILE_LOADER_ROOT_PATH = {str(CORPUS)!r}\n"
+                    f"STORAGE = 'thumbor.storages.no_storage'\nSECURITY_KEY = {KEY!r}\nQUALITY = 80\n"
+                    f"RESULT_STORAGE = 'thumbor.result_storages.file_storage'\n"
+                    f"RESULT_STORAGE_FILE_STORAGE_ROOT_PATH = {str(work / 'thumbor-results')!r}\n")
+    thumbor_bin = str(Path(sys.executable).parent / "thumbor")
     thumbor = start([thumbor_bin, "-p", str(thumbor_port), "-i", "127.0.0.1", "-c", str(conf), "-l", "error", "--processes", "0"])
+    thumbor_base = f"http://127.0.0.1:{thumbor_port}"
     wait(thumbor_base + "/healthcheck")
     hit_paths = [sign(f"fit-in/512x512/{image}") for image in PHOTOS]
     for path in hit_paths:
@@ -266,6 +282,9 @@ http {{ access_log off; sendfile on; server {{ listen 127.0.0.1:{nginx_port}; lo
     print(f"  Thumbor result storage {theirs['rps']:>9.0f} req/s  p50 {theirs['p50']:.2f} ms  p99 {theirs['p99']:.2f} ms")
     print(f"  nginx, same bytes      {nginx['rps']:>9.0f} req/s  p50 {nginx['p50']:.2f} ms  p99 {nginx['p99']:.2f} ms")
     print(f"  ratios: Pinhole/Thumbor {ours['rps'] / theirs['rps']:.1f}x, Pinhole/nginx {ours['rps'] / nginx['rps']:.2f}")
+    for process in (pinhole, thumbor):
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The throughput benchmark: `benchmarks/load/run.sh [seconds per run, default 10] [--soak-only]`.
+# The throughput benchmark: `benchmarks/load/run.sh [seconds per run, default 10] [--hits-only | --soak-only]`.
 # Builds a release Pinhole, starts it, real Thumbor 7.8.0 (one process per core), nginx, and runs the
 # in-process pyvips reference, all on loopback in one run; prints req/s, p50/p99, peak RSS, output
 # bytes and the ratios; stops everything after.

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 import ServiceSupport
 
 /// One cached item: bytes and the metadata needed to answer with them.
@@ -17,7 +18,16 @@ public struct CacheEntry: Sendable, Equatable {
         public var origin: String
     }
     public var metadata: Metadata
-    public var body: [UInt8]
+    /// A `ByteBuffer` so that a hit from the memory layer is answered without copying the bytes.
+    public var body: ByteBuffer
+}
+
+/// Where an entry lives: computing it hashes the group and the key, so callers that look the same
+/// entry up again and again (hot thumbnails) compute it once and keep it.
+public struct CacheAddress: Sendable, Hashable {
+    public let group: String
+    public let key: String
+    public let path: String
 }
 
 /// A size-capped, crash-safe disk cache of small files, grouped by component so that one component's
@@ -38,7 +48,7 @@ public final class DiskCache: Sendable {
     struct IndexEntry { var size: Int64; var lastAccess: Double }
     /// Recently used entries kept in memory too, so hot thumbnails are served without a syscall.
     struct Hot {
-        var entries: [String: (entry: CacheEntry, lastUse: UInt64)] = [:]
+        var entries: [String: (entry: CacheEntry, lastUse: UInt64, checked: Double)] = [:]
         var bytes = 0
         var clock: UInt64 = 0
     }
@@ -83,15 +93,23 @@ public final class DiskCache: Sendable {
 
     func path(group: String, key: String) -> String { groupDirectory(group) + "/" + Self.hex(key) + ".entry" }
 
+    public func address(group: String, key: String) -> CacheAddress {
+        CacheAddress(group: group, key: key, path: path(group: group, key: key))
+    }
+
     // MARK: Reading
 
     /// The entry, or nil (miss, expired, or corrupted — the last two are deleted).
-    public func get(group: String, key: String) -> CacheEntry? {
-        let path = path(group: group, key: key)
-        if memoryBytes > 0, let entry = hotEntry(path) {
-            // A stat keeps the memory layer honest when another process (`pinhole cache purge`) removed the file.
-            if expirySeconds == 0 || entry.metadata.created + expirySeconds >= Date().timeIntervalSince1970,
-               access(path, F_OK) == 0 {
+    public func get(group: String, key: String) -> CacheEntry? { get(address(group: group, key: key)) }
+
+    public func get(_ address: CacheAddress) -> CacheEntry? {
+        let path = address.path
+        if memoryBytes > 0, let (entry, checked) = hotEntry(path) {
+            let now = Date().timeIntervalSince1970
+            // A stat, at most once a second per entry, keeps the memory layer honest when another process
+            // (`pinhole cache purge`) removed the file; purges in this process drop the entry at once.
+            if expirySeconds == 0 || entry.metadata.created + expirySeconds >= now,
+               now - checked < 1 || (access(path, F_OK) == 0 && markChecked(path, at: now)) {
                 state.withLockedValue { $0.hits += 1 }
                 return entry
             }
@@ -138,26 +156,34 @@ public final class DiskCache: Sendable {
               let metadata = try? JSONDecoder().decode(CacheEntry.Metadata.self, from: Data(bytes[magic.count..<newline])) else {
             return nil
         }
-        let body = Array(bytes[(newline + 1)...])
+        let body = bytes[(newline + 1)...]
         guard body.count == metadata.length, sha1Hex(body) == metadata.sha1 else { return nil }
-        return CacheEntry(metadata: metadata, body: body)
+        return CacheEntry(metadata: metadata, body: ByteBuffer(bytes: body))
     }
 
-    static func sha1Hex(_ bytes: [UInt8]) -> String {
+    static func sha1Hex(_ bytes: some DataProtocol) -> String {
         Hex.encode(Insecure.SHA1.hash(data: bytes))
+    }
+
+    static func sha1Hex(_ buffer: ByteBuffer) -> String {
+        buffer.withUnsafeReadableBytes { Hex.encode(Insecure.SHA1.hash(data: $0)) }
     }
 
     // MARK: Writing
 
     /// Stores an entry atomically. Failures (unwritable or full disk) are logged and reported as
     /// degraded; the caller keeps serving.
-    public func put(group: String, key: String, contentType: String, origin: String, body: [UInt8]) {
+    public func put(group: String, key: String, contentType: String, origin: String, body: ByteBuffer) {
+        put(address(group: group, key: key), contentType: contentType, origin: origin, body: body)
+    }
+
+    public func put(_ address: CacheAddress, contentType: String, origin: String, body: ByteBuffer, sha1: String? = nil) {
         let metadata = CacheEntry.Metadata(contentType: contentType, created: Date().timeIntervalSince1970.rounded(.down),
-                                           length: body.count, sha1: Self.sha1Hex(body), origin: origin)
+                                           length: body.readableBytes, sha1: sha1 ?? Self.sha1Hex(body), origin: origin)
         guard let json = try? JSONEncoder().encode(metadata) else { return }
-        let bytes = Self.magic + Array(json) + [UInt8(ascii: "\n")] + body
-        let directory = groupDirectory(group)
-        let final = path(group: group, key: key)
+        let bytes = Self.magic + Array(json) + [UInt8(ascii: "\n")] + Array(buffer: body)
+        let directory = (address.path as NSString).deletingLastPathComponent
+        let final = address.path
         let temporary = root + "/.tmp/" + UUID().uuidString
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -188,29 +214,35 @@ public final class DiskCache: Sendable {
 
     // MARK: Memory layer
 
-    private func hotEntry(_ path: String) -> CacheEntry? {
+    /// The in-memory entry and when its file was last seen on disk.
+    private func hotEntry(_ path: String) -> (CacheEntry, checked: Double)? {
         hot.withLockedValue { hot in
             guard var slot = hot.entries[path] else { return nil }
             hot.clock += 1
             slot.lastUse = hot.clock
             hot.entries[path] = slot
-            return slot.entry
+            return (slot.entry, slot.checked)
         }
     }
 
+    private func markChecked(_ path: String, at time: Double) -> Bool {
+        hot.withLockedValue { $0.entries[path]?.checked = time }
+        return true
+    }
+
     private func remember(_ path: String, _ entry: CacheEntry) {
-        guard memoryBytes > 0, entry.body.count <= memoryBytes / 16 else { return }
+        guard memoryBytes > 0, entry.body.readableBytes <= memoryBytes / 16 else { return }
         hot.withLockedValue { hot in
             hot.clock += 1
-            if let old = hot.entries[path] { hot.bytes -= old.entry.body.count }
-            hot.entries[path] = (entry, hot.clock)
-            hot.bytes += entry.body.count
+            if let old = hot.entries[path] { hot.bytes -= old.entry.body.readableBytes }
+            hot.entries[path] = (entry, hot.clock, Date().timeIntervalSince1970)
+            hot.bytes += entry.body.readableBytes
             if hot.bytes > memoryBytes {
                 // Drop the least recently used half: cheap, and rare.
                 let ordered = hot.entries.sorted { $0.value.lastUse < $1.value.lastUse }
                 for (key, slot) in ordered.prefix(ordered.count / 2) {
                     hot.entries.removeValue(forKey: key)
-                    hot.bytes -= slot.entry.body.count
+                    hot.bytes -= slot.entry.body.readableBytes
                 }
             }
         }
@@ -218,7 +250,7 @@ public final class DiskCache: Sendable {
 
     private func dropHot(_ path: String) {
         hot.withLockedValue { hot in
-            if let old = hot.entries.removeValue(forKey: path) { hot.bytes -= old.entry.body.count }
+            if let old = hot.entries.removeValue(forKey: path) { hot.bytes -= old.entry.body.readableBytes }
         }
     }
 

@@ -16,13 +16,12 @@ public struct SourceCachingLoader: ImageLoader {
 
     public func load(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
         let group = ComponentKey.of(imageURL: imageURL)
-        if let entry = cache.get(group: group, key: imageURL) { return ByteBuffer(bytes: entry.body) }
+        if let entry = cache.get(group: group, key: imageURL) { return entry.body }
         do {
             return try await fetches.run(imageURL) {
                 let bytes = try await inner.load(imageURL)
                 ServiceMetrics.sourceFetches.increment()
-                cache.put(group: group, key: imageURL, contentType: "application/octet-stream", origin: imageURL,
-                          body: Array(buffer: bytes))
+                cache.put(group: group, key: imageURL, contentType: "application/octet-stream", origin: imageURL, body: bytes)
                 return bytes
             }
         } catch let error as ServiceError {
