@@ -28,11 +28,12 @@ let package = Package(
     targets: [
         // libvips as a system library (Debian: libvips-dev).
         .systemLibrary(name: "CVips", pkgConfig: "vips", providers: [.apt(["libvips-dev"])]),
-        // libjpeg-turbo's TurboJPEG API (Debian: libturbojpeg0-dev): scaled, fast-IDCT JPEG decoding.
+        // libjpeg-turbo's TurboJPEG API (Debian: libturbojpeg0-dev): scaled, fast-IDCT JPEG decoding; and its
+        // libjpeg API (libjpeg-dev) for buffered-image decoding of progressive files from their DC scans.
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         // Fixed-arity wrappers around libvips' variadic calls (and the TurboJPEG decode that hands its
         // pixels to libvips): the only C Pinhole writes.
-        .target(name: "CVipsShim", dependencies: ["CVips", "CTurboJPEG"]),
+        .target(name: "CVipsShim", dependencies: ["CVips", "CTurboJPEG"], linkerSettings: [.linkedLibrary("jpeg")]),
         // The owning Swift image type; nothing above this target sees a pointer.
         .target(name: "Vips", dependencies: ["CVips", "CVipsShim"]),
         // Thumbor's URL grammar, signer and URL builder; no image or network code.

@@ -20,3 +20,12 @@ int pinhole_limit_malloc_arenas(int arenas) {
     return 0;
 #endif
 }
+
+int pinhole_fix_mmap_threshold(int bytes) {
+#ifdef M_MMAP_THRESHOLD
+    return mallopt(M_MMAP_THRESHOLD, bytes) == 1 ? 0 : -1;
+#else
+    (void) bytes;
+    return 0;
+#endif
+}

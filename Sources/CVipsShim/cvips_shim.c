@@ -1,6 +1,9 @@
 #include <string.h>
 #include "cvips_shim.h"
 #include <turbojpeg.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <jpeglib.h>
 
 int cvips_init(const char *argv0) { return VIPS_INIT(argv0); }
 
@@ -179,7 +182,112 @@ static int cvips_profile_is_srgb(VipsImage *in) {
 
 int cvips_has_srgb_profile(VipsImage *in) { return cvips_profile_is_srgb(in); }
 
+/* libjpeg reports errors by calling error_exit, which must not return: jump back to the caller with the
+   message. Warnings (corrupt data) are errors too, as TJFLAG_STOPONWARNING makes them for turbojpeg. */
+struct pinhole_jpeg_error {
+    struct jpeg_error_mgr base;
+    jmp_buf jump;
+    char message[JMSG_LENGTH_MAX];
+};
+
+static void pinhole_jpeg_error_exit(j_common_ptr cinfo) {
+    struct pinhole_jpeg_error *error = (struct pinhole_jpeg_error *) cinfo->err;
+    (*cinfo->err->format_message)(cinfo, error->message);
+    longjmp(error->jump, 1);
+}
+
+static void pinhole_jpeg_emit_message(j_common_ptr cinfo, int level) {
+    if (level < 0) pinhole_jpeg_error_exit(cinfo);
+}
+
+/* A progressive JPEG at 1/8 scale from its DC scans alone. The 1/8 IDCT reads nothing but each block's DC
+   coefficient, so once every component's DC is complete (often the first scans, a few percent of the
+   file) the rest of the file cannot change the output: stop there instead of entropy-decoding every AC
+   scan. Block smoothing, which estimates missing AC terms, is off so the pixels equal a full decode's.
+   Returns NULL with *not_applicable = 1 (no vips error) for files this does not apply to. */
+static VipsImage *cvips_progressive_dc_load(const void *buf, size_t len, int *not_applicable) {
+    struct jpeg_decompress_struct cinfo;
+    struct pinhole_jpeg_error error;
+    VipsImage *volatile image = NULL;
+    unsigned char *volatile pixels = NULL;
+    *not_applicable = 0;
+    cinfo.err = jpeg_std_error(&error.base);
+    error.base.error_exit = pinhole_jpeg_error_exit;
+    error.base.emit_message = pinhole_jpeg_emit_message;
+    jpeg_create_decompress(&cinfo);
+    if (setjmp(error.jump)) {
+        vips_error("jpeg", "%s", error.message);
+        jpeg_destroy_decompress(&cinfo);
+        g_free(pixels);
+        return NULL;
+    }
+    jpeg_mem_src(&cinfo, (const unsigned char *) buf, (unsigned long) len);
+    jpeg_read_header(&cinfo, TRUE);
+    int gray = cinfo.jpeg_color_space == JCS_GRAYSCALE && cinfo.num_components == 1;
+    int ycc = cinfo.jpeg_color_space == JCS_YCbCr && cinfo.num_components == 3;
+    if (!cinfo.progressive_mode || !(gray || ycc)) {
+        *not_applicable = 1;
+        jpeg_destroy_decompress(&cinfo);
+        return NULL;
+    }
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = 8;
+    jpeg_calc_output_dimensions(&cinfo);
+    /* Subsampled chroma is scaled up through a larger IDCT (2×2 for 4:2:0), which reads AC terms too. */
+    for (int c = 0; c < cinfo.num_components; c++) {
+#if JPEG_LIB_VERSION >= 70
+        int scaled = cinfo.comp_info[c].DCT_h_scaled_size > cinfo.comp_info[c].DCT_v_scaled_size
+                         ? cinfo.comp_info[c].DCT_h_scaled_size : cinfo.comp_info[c].DCT_v_scaled_size;
+#else
+        int scaled = cinfo.comp_info[c].DCT_scaled_size;
+#endif
+        if (scaled != 1) {
+            *not_applicable = 1;
+            jpeg_destroy_decompress(&cinfo);
+            return NULL;
+        }
+    }
+    cinfo.buffered_image = TRUE;
+    cinfo.do_block_smoothing = FALSE;
+    cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+    for (;;) {
+        int status = jpeg_consume_input(&cinfo);
+        if (status == JPEG_REACHED_EOI || status == JPEG_SUSPENDED) break;
+        if (status != JPEG_SCAN_COMPLETED) continue;
+        int complete = 1;
+        for (int c = 0; c < cinfo.num_components; c++) {
+            if (cinfo.coef_bits[c][0] != 0) complete = 0;
+        }
+        if (complete) break;
+    }
+    jpeg_start_output(&cinfo, cinfo.input_scan_number);
+    int width = (int) cinfo.output_width, height = (int) cinfo.output_height, bands = cinfo.output_components;
+    size_t row = (size_t) width * bands;
+    pixels = g_try_malloc(row * height);
+    if (!pixels) {
+        strcpy(error.message, "out of memory");
+        longjmp(error.jump, 1);
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW line = pixels + row * cinfo.output_scanline;
+        jpeg_read_scanlines(&cinfo, &line, 1);
+    }
+    jpeg_finish_output(&cinfo);
+    jpeg_abort_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    image = vips_image_new_from_memory_copy(pixels, row * height, width, height, bands, VIPS_FORMAT_UCHAR);
+    if (image) image->Type = gray ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
+    g_free(pixels);
+    return image;
+}
+
 VipsImage *cvips_turbojpeg_load(const void *buf, size_t len, int eighths, int fast_dct) {
+    if (eighths <= 1) {
+        int not_applicable = 0;
+        VipsImage *image = cvips_progressive_dc_load(buf, len, &not_applicable);
+        if (image || !not_applicable) return image;
+    }
     tjhandle handle = tjInitDecompress();
     if (!handle) { vips_error("turbojpeg", "cannot create a decompressor"); return NULL; }
     int width = 0, height = 0, subsampling = 0, colorspace = 0;

@@ -45,9 +45,10 @@ public enum Renderer {
     }
 
     public static func render(_ bytes: UnsafeRawBufferPointer, request: ThumborRequest, settings: RenderSettings,
-                              outputFormat: ImageFormat? = nil, deadline: ContinuousClock.Instant? = nil) throws(RenderError) -> Rendered {
+                              outputFormat: ImageFormat? = nil, deadline: ContinuousClock.Instant? = nil,
+                              budget: DecodeBudget? = nil) throws(RenderError) -> Rendered {
         try execute(plan(bytes, request: request, settings: settings, outputFormat: outputFormat), on: bytes, settings: settings,
-                    deadline: deadline)
+                    deadline: deadline, budget: budget)
     }
 
     /// Reads the header (and, for `trim`, the pixels Thumbor's trim looks at) and plans the render.
@@ -87,10 +88,18 @@ public enum Renderer {
 
     /// Runs the plan's steps in order, checking `deadline` between them.
     public static func execute(_ plan: RenderPlan, on bytes: UnsafeRawBufferPointer, settings: RenderSettings,
-                               deadline: ContinuousClock.Instant? = nil) throws(RenderError) -> Rendered {
+                               deadline: ContinuousClock.Instant? = nil, budget: DecodeBudget? = nil) throws(RenderError) -> Rendered {
         var image: Image?
         var output: [UInt8] = []
         var decoded = false
+        // The decode's memory is held from the first step until the pixels are in memory (`decoded`).
+        var held = budget?.acquire(DecodeMemory.estimate(bytes)) ?? 0
+        defer { budget?.release(held) }
+        func decodeFinished() {
+            decoded = true
+            budget?.release(held)
+            held = 0
+        }
         do {
             for step in plan.steps {
                 if let deadline, ContinuousClock.now > deadline { throw RenderError.deadlineExceeded }
@@ -119,10 +128,10 @@ public enum Renderer {
                     // Everything before this point streams through the decoder; from here the image is
                     // thumbnail-sized, so render it to memory once (rotations and flips read it randomly).
                     image = try image!.toSRGB(keepGray: keepGray).copyToMemory()
-                    decoded = true
+                    decodeFinished()
                 case .premultipliedToSRGB:
                     image = try image!.copyToMemory().premultipliedLinearToSRGB().copyToMemory()
-                    decoded = true
+                    decodeFinished()
                 case let .autoOrient(exif):
                     image = try image!.orient(exif: exif)
                 case let .flip(horizontal):

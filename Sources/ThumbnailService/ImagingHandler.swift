@@ -18,6 +18,7 @@ public struct ImagingHandler: Sendable {
     let cache: DiskCache?
     let renders: Coalescer<Thumbnail>
     let admission: AdmissionControl
+    let decodeBudget: DecodeBudget
     let authorisedPaths = BoundedMemo<Authorised>(capacity: 10_000)
     let expires = HTTPDateClock()
     let cacheControl: String
@@ -33,6 +34,7 @@ public struct ImagingHandler: Sendable {
         self.cache = cache
         self.renders = renders
         self.admission = admission ?? AdmissionControl(limit: configuration.renderQueue)
+        self.decodeBudget = DecodeBudget(limitBytes: configuration.decodeMemoryBytes)
         self.logger = logger
         self.cacheControl = "max-age=\(configuration.maxAge),public"
     }
@@ -151,9 +153,12 @@ public struct ImagingHandler: Sendable {
 
     func render(_ request: ThumborRequest, source: ByteBuffer, deadline: ContinuousClock.Instant? = nil) async throws -> Thumbnail {
         let settings = configuration.render
+        let budget = decodeBudget
         let outcome: Result<Rendered, RenderError> = try await pool.run {
             source.withUnsafeReadableBytes { bytes in
-                Result { () throws(RenderError) in try Renderer.render(bytes, request: request, settings: settings, deadline: deadline) }
+                Result { () throws(RenderError) in
+                    try Renderer.render(bytes, request: request, settings: settings, deadline: deadline, budget: budget)
+                }
             }
         }
         switch outcome {

@@ -62,6 +62,9 @@ public struct ServiceConfiguration: Sendable {
     public var coalesce = true
     /// Renders admitted at once (running or waiting for a render thread); more get 429.
     public var renderQueue = 64
+    /// Bytes that concurrent decodes may hold at once (progressive JPEG coefficients); a render that
+    /// does not fit waits for earlier ones. One render always runs.
+    public var decodeMemoryBytes = 128 * 1024 * 1024
     /// Seconds a request may take before the client gets 504 and the render is abandoned.
     public var requestDeadline = 30.0
     /// Sizes pre-rendered when the file server receives an image or video (Thumbor URL option parts).
@@ -118,6 +121,7 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.cache_memory_bytes", "-", "bytes of hot result-cache entries also kept in memory"),
         ("thumbnails.coalesce", "-", "identical concurrent requests render once"),
         ("thumbnails.render_queue", "-", "renders admitted at once; more are answered 429"),
+        ("thumbnails.decode_memory_bytes", "-", "bytes concurrent decodes may hold; larger renders wait their turn"),
         ("thumbnails.request_deadline", "-", "seconds before a request answers 504 and its render is abandoned"),
         ("thumbnails.prewarm_sizes", "-", "sizes rendered ahead when the file server receives an image or video"),
         ("thumbnails.prewarm_source_url", "-", "source URL template for pre-warming a component ({id}, {signature})"),
@@ -183,6 +187,7 @@ extension ServiceConfiguration {
         cacheMemoryBytes = try r.int("cache_memory_bytes", in: 0...Int.max) ?? cacheMemoryBytes
         coalesce = try r.bool("coalesce") ?? coalesce
         renderQueue = try r.int("render_queue", in: 1...100_000) ?? renderQueue
+        decodeMemoryBytes = try r.int("decode_memory_bytes", in: 0...Int.max) ?? decodeMemoryBytes
         requestDeadline = try r.double("request_deadline", above: 0) ?? requestDeadline
         prewarmSizes = try r.strings("prewarm_sizes") ?? prewarmSizes
         prewarmSourceURL = try r.string("prewarm_source_url") ?? prewarmSourceURL

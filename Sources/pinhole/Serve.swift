@@ -143,8 +143,13 @@ func developmentSecret() -> String {
 /// glibc gives every thread that allocates its own malloc arena; with render threads, NIO threads and
 /// the cooperative pool that multiplies resident memory for no speed (shared/notes/libvips-swift.md §7).
 /// Two arenas, as MALLOC_ARENA_MAX=2 would set, unless the operator chose otherwise.
+/// And a fixed 1 MiB mmap threshold: glibc's default raises the threshold to the size of every large
+/// block freed (up to 32 MiB), after which decoders' multi-megabyte buffers come from the arenas and stay
+/// resident (measured: peak RSS 366 → 282 MB on the 14.7 MP progressive photo at c=8).
 func limitMallocArenas() {
-    if ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil { _ = pinhole_limit_malloc_arenas(2) }
+    let environment = ProcessInfo.processInfo.environment
+    if environment["MALLOC_ARENA_MAX"] == nil { _ = pinhole_limit_malloc_arenas(2) }
+    if environment["MALLOC_MMAP_THRESHOLD_"] == nil { _ = pinhole_fix_mmap_threshold(1 << 20) }
 }
 
 /// A start-up line on standard output, flushed at once (stdout is block-buffered when it is not a terminal).

@@ -40,6 +40,26 @@ struct ImageTests {
         }
     }
 
+    /// A progressive JPEG at 1/8 is decoded from its DC scans alone; the pixels must equal libvips' full
+    /// decode at shrink=8 (libjpeg's 1/8 IDCT reads only DC). Both script styles: DC complete in the
+    /// first scans (the corpus photo, mozjpeg-like) and DC refined in a later scan (libjpeg's default).
+    @Test func progressiveDCDecodeEqualsFullDecode() throws {
+        let mozjpegStyle = try Corpus.bytes("photo-beach-5120x2880.jpg")
+        let kite = try Image.open(try Corpus.bytes("photo-kite-2560x1600.jpg"), sequential: false)
+        let libjpegStyle = try kite.encoded(.jpeg(quality: 90, progressive: true))   // 4:4:4
+        // 4:2:0 (libvips subsamples below quality 90): chroma goes through a 2×2 IDCT, so the full decode is used.
+        let subsampled = try kite.encoded(.jpeg(quality: 80, progressive: true))
+        for bytes in [mozjpegStyle, libjpegStyle, subsampled] {
+            let fast = try bytes.withUnsafeBytes { try Image.decodeJPEG($0, eighths: 1, fastDCT: false) }
+            let full = try Image.open(bytes, options: "shrink=8", sequential: false)
+            #expect(fast.width == full.width && fast.height == full.height)
+            #expect(try fast.copyToMemory().rawPixels() == (try full.copyToMemory().rawPixels()))
+        }
+        // A progressive file cut off before its DC is complete is an error, as a full decode's is.
+        let cut = Array(libjpegStyle.prefix(400))
+        #expect(throws: VipsError.self) { try cut.withUnsafeBytes { try Image.decodeJPEG($0, eighths: 1, fastDCT: false) } }
+    }
+
     @Test func orientationAndRotation() throws {
         let image = try Image.open(try Corpus.bytes("exif-orientation6-640x400.jpg"), sequential: false)
         #expect(image.orientation == 6 && image.width == 400)

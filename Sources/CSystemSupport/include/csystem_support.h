@@ -7,4 +7,7 @@
 int pinhole_start_writeback(int fd, int64_t offset, int64_t length);
 /* Caps glibc's malloc arenas (mallopt M_ARENA_MAX); 0 on success. */
 int pinhole_limit_malloc_arenas(int arenas);
+/* Fixes the size above which malloc uses mmap (mallopt M_MMAP_THRESHOLD), which also turns off glibc's
+   dynamic threshold; 0 on success. */
+int pinhole_fix_mmap_threshold(int bytes);
 #endif
