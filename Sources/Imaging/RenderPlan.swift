@@ -35,6 +35,8 @@ public enum RenderStep: Sendable, Equatable, CustomStringConvertible {
     case flip(horizontal: Bool)
     /// Drop alpha onto a solid background for formats without alpha.
     case flatten
+    /// One of Thumbor's post-transform filters (URL order).
+    case filter(ThumborFilter)
     case encode(SaveOptions)
 
     public var description: String {
@@ -48,6 +50,7 @@ public enum RenderStep: Sendable, Equatable, CustomStringConvertible {
         case let .autoOrient(o): return "autoOrient(exif: \(o))"
         case let .flip(horizontal): return horizontal ? "flipHorizontally" : "flipVertically"
         case .flatten: return "flatten"
+        case let .filter(filter): return "filter(\(filter.name))"
         case let .encode(options): return "encode(\(options))"
         }
     }
@@ -61,6 +64,14 @@ public struct RenderPlan: Sendable {
     public var geometry: ThumborGeometry
     public var outputFormat: ImageFormat
     public var steps: [RenderStep]
+    /// The filters that applied (unknown, disabled and malformed ones already dropped).
+    public var filters: [ThumborFilter] = []
+    /// `max_bytes(n)`: lower the quality until the output fits (JPEG and WebP).
+    public var maxBytes: Int?
+    /// `max_age(s)`: the response's Cache-Control max-age instead of the configured one.
+    public var maxAge: Int?
+    /// The requested size after clamping and `no_upscale` (0 = not given), which `fill` and `upscale` use.
+    public var requestedSize = PixelSize(width: 0, height: 0)
 
     /// `trim` is Thumbor's trim box in displayed coordinates, when the URL asks for trim and it found one.
     public static func make(request: ThumborRequest, header: ImageHeader, settings: RenderSettings,
@@ -86,6 +97,19 @@ public struct RenderPlan: Sendable {
             request.crop.bottom = request.crop.bottom * logical.height / display.height
         }
 
+        // Filters by phase (spec §1.6, §3): pre-load ones shape the geometry, after-load `no_upscale`
+        // caps the request at the source's size, post-transform ones become steps.
+        let filters = ThumborFilter.parseList(request.filters ?? "", enabled: settings.enabledFilters)
+        let stretch = filters.contains(.stretch)
+        let focalPoints = filters.compactMap { filter -> FocalPoint? in
+            guard case let .focal(left, top, right, bottom) = filter, right - left != 0, bottom - top != 0 else { return nil }
+            return FocalPoint.fromSquare(x: left, y: top, width: right - left, height: bottom - top, origin: .explicit)
+        }
+        if filters.contains(.noUpscale) {
+            if case let .pixels(w) = request.width { request.width = .pixels(min(w, logical.width)) }
+            if case let .pixels(h) = request.height { request.height = .pixels(min(h, logical.height)) }
+        }
+
         let geometry: ThumborGeometry
         do {
             var logicalTrim = trim
@@ -95,7 +119,8 @@ public struct RenderPlan: Sendable {
                                         right: max(Int(Double(box.left) * fx) + 1, Int((Double(box.right) * fx).rounded())),
                                         bottom: max(Int(Double(box.top) * fy) + 1, Int((Double(box.bottom) * fy).rounded())))
             }
-            geometry = try ThumborGeometry.compute(source: logical, request: request, trim: logicalTrim)
+            geometry = try ThumborGeometry.compute(source: logical, request: request, trim: logicalTrim, stretch: stretch,
+                                                   focalPoints: focalPoints)
         } catch {
             throw .geometry(error)
         }
@@ -161,13 +186,30 @@ public struct RenderPlan: Sendable {
         var steps: [RenderStep] = [load]
         if crop != PixelRect(left: 0, top: 0, right: loadedW, bottom: loadedH) { steps.append(.crop(crop)) }
         if storedTarget != PixelSize(width: crop.width, height: crop.height) { steps.append(.resize(storedTarget)) }
-        let format = requestedFormat ?? OutputFormatPolicy.format(forSource: header.format, hasAlpha: header.hasAlpha)
+        // Output format: the format() filter (the last one wins; an unknown format resets it), else the
+        // negotiated one, else the source's (spec §5.4).
+        var filterFormat: ImageFormat?
+        for case let .format(name) in filters { filterFormat = name.flatMap(ImageFormat.init(filterName:)) }
+        let format = filterFormat ?? requestedFormat ?? OutputFormatPolicy.format(forSource: header.format, hasAlpha: header.hasAlpha)
         steps.append(header.format == .exr && header.hasAlpha ? .premultipliedToSRGB : .toSRGB(keepGray: header.bands <= 2))
         if orientation.value != 1 { steps.append(.autoOrient(orientation.value)) }
         steps += flips.map { .flip(horizontal: $0) }
+        steps += filters.filter { $0.phase == .postTransform && $0.changesPixels }.map(RenderStep.filter)
         if header.hasAlpha && !format.carriesAlpha { steps.append(.flatten) }
-        steps.append(.encode(settings.saveOptions(for: format)))
-        return RenderPlan(header: header, logicalSource: logical, geometry: geometry, outputFormat: format, steps: steps)
+        var quality: Int?
+        for case let .quality(q) in filters { quality = q }
+        steps.append(.encode(settings.saveOptions(for: format, quality: quality)))
+        var plan = RenderPlan(header: header, logicalSource: logical, geometry: geometry, outputFormat: format, steps: steps)
+        plan.filters = filters
+        for filter in filters {
+            switch filter {
+            case let .maxBytes(n): plan.maxBytes = n
+            case let .maxAge(s): plan.maxAge = s
+            default: break
+            }
+        }
+        plan.requestedSize = PixelSize(width: request.width.pixels ?? 0, height: request.height.pixels ?? 0)
+        return plan
     }
 
     /// Thumbor's `Engine.normalize()`: downscale by the side that overshoots its maximum more.
@@ -185,7 +227,29 @@ public struct RenderPlan: Sendable {
     }
 }
 
+extension ThumborFilter {
+    /// Post-transform filters that change pixels or size (the rest set encoder or response options).
+    var changesPixels: Bool {
+        switch self {
+        case .quality, .format, .maxBytes, .maxAge, .stripEXIF, .stripICC, .watermark, .frame: return false
+        default: return phase == .postTransform
+        }
+    }
+}
+
 extension ImageFormat {
+    /// The `format()` filter's names; HEIC/HEIF are not written (nil: the default format is used).
+    init?(filterName: String) {
+        switch filterName {
+        case "jpg", "jpeg": self = .jpeg
+        case "png": self = .png
+        case "gif": self = .gif
+        case "webp": self = .webp
+        case "avif": self = .avif
+        default: return nil
+        }
+    }
+
     var carriesAlpha: Bool {
         switch self {
         case .png, .webp, .gif, .avif, .jxl: return true

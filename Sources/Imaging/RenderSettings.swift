@@ -25,6 +25,8 @@ public struct RenderSettings: Sendable, Equatable {
     public var progressiveJPEG: Bool = true
     /// Background for flattening transparency into formats without alpha (JPEG).
     public var flattenBackground: (red: Double, green: Double, blue: Double) = (255, 255, 255)
+    /// Filters applied when a URL asks for them (Thumbor: FILTERS); nil = all 30 built-in ones.
+    public var enabledFilters: Set<String>?
 
     public init() {}
 
@@ -35,17 +37,21 @@ public struct RenderSettings: Sendable, Equatable {
             && a.jpegQuality == b.jpegQuality && a.webpQuality == b.webpQuality && a.avifQuality == b.avifQuality
             && a.jxlQuality == b.jxlQuality && a.pngCompression == b.pngCompression
             && a.progressiveJPEG == b.progressiveJPEG && a.flattenBackground == b.flattenBackground
+            && a.enabledFilters == b.enabledFilters
     }
 
     /// The encoder for an output format.
-    public func saveOptions(for format: ImageFormat) -> SaveOptions {
+    /// `quality` is the `quality()` filter's value, which replaces the configured one (Thumbor clamps
+    /// nothing; libvips needs 1…100).
+    public func saveOptions(for format: ImageFormat, quality: Int? = nil) -> SaveOptions {
+        let q = { (configured: Int) in max(1, min(100, quality ?? configured)) }
         switch format {
         case .png: return .png(compression: pngCompression)
-        case .webp: return .webp(quality: webpQuality, lossless: webpQuality >= 100)
+        case .webp: return .webp(quality: q(webpQuality), lossless: q(webpQuality) >= 100)
         case .gif: return .gif
-        case .avif: return .avif(quality: avifQuality)
-        case .jxl: return .jxl(quality: jxlQuality)
-        default: return .jpeg(quality: jpegQuality, progressive: progressiveJPEG)
+        case .avif: return .avif(quality: q(avifQuality))
+        case .jxl: return .jxl(quality: q(jxlQuality))
+        default: return .jpeg(quality: q(jpegQuality), progressive: progressiveJPEG)
         }
     }
 }

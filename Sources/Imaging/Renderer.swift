@@ -139,8 +139,17 @@ public enum Renderer {
                 case .flatten:
                     let bg = settings.flattenBackground
                     image = try image!.flatten(red: bg.red, green: bg.green, blue: bg.blue)
+                case let .filter(filter):
+                    let context = FilterRenderer.Context(requestedWidth: plan.requestedSize.width, requestedHeight: plan.requestedSize.height)
+                    image = try FilterRenderer.apply(filter, to: image!, context: context)
                 case let .encode(options):
-                    output = try image!.encoded(options)
+                    var final = image!
+                    if final.colourBands < final.bands && !options.format.carriesAlpha {
+                        // A filter added alpha (round corners, fill) but the format has none.
+                        let bg = settings.flattenBackground
+                        final = try final.flatten(red: bg.red, green: bg.green, blue: bg.blue)
+                    }
+                    output = try encode(final, options, maxBytes: plan.maxBytes)
                 }
             }
         } catch let error as VipsError {
@@ -152,5 +161,49 @@ public enum Renderer {
             throw .processing(VipsError(operation: "render", message: "\(error)"))
         }
         return Rendered(bytes: output, format: plan.outputFormat, plan: plan)
+    }
+
+    /// Encodes; with `max_bytes` (JPEG and WebP), Thumbor's search: quality × 0.75 until the output fits
+    /// (below quality 10 it gives up and keeps the first output), then × 1.1 back up while it still fits.
+    static func encode(_ image: Image, _ options: SaveOptions, maxBytes: Int?) throws -> [UInt8] {
+        let first = try image.encoded(options)
+        guard let maxBytes, first.count > maxBytes else { return first }
+        func with(_ q: Int) -> SaveOptions? {
+            switch options {
+            case let .jpeg(_, progressive): return .jpeg(quality: q, progressive: progressive)
+            case .webp: return .webp(quality: q, lossless: false)
+            default: return nil
+            }
+        }
+        guard case let .some(start) = options.quality, with(start) != nil else { return first }
+        var quality = start
+        var fitting: [UInt8]?
+        while fitting == nil {
+            quality = Int(Double(quality) * 0.75)
+            if quality < 10 { return first }
+            let attempt = try image.encoded(with(quality)!)
+            if attempt.count <= maxBytes { fitting = attempt }
+        }
+        while true {
+            let higher = Int(Double(quality) * 1.1)
+            guard higher > quality, higher <= 100 else { break }
+            let attempt = try image.encoded(with(higher)!)
+            guard attempt.count <= maxBytes else { break }
+            quality = higher
+            fitting = attempt
+        }
+        return fitting!
+    }
+}
+
+extension SaveOptions {
+    var quality: Int? {
+        switch self {
+        case let .jpeg(q, _): return q
+        case let .webp(q, _): return q
+        case let .avif(q): return q
+        case let .jxl(q): return q
+        default: return nil
+        }
     }
 }

@@ -19,7 +19,7 @@ public struct ImagingHandler: Sendable {
     let renders: Coalescer<Thumbnail>
     let admission: AdmissionControl
     let decodeBudget: DecodeBudget
-    let authorisedPaths = BoundedMemo<Authorised>(capacity: 10_000)
+    let authorisedPaths = BoundedMemo<Authorised>(capacity: 2_000)
     let expires = HTTPDateClock()
     let cacheControl: String
     static let cacheStatusField = HTTPField.Name("X-Pinhole-Cache")!
@@ -115,6 +115,8 @@ public struct ImagingHandler: Sendable {
         var contentType: String
         /// The body's SHA-1 hex when already known (cache hits carry it), so the ETag is not recomputed.
         var sha1: String?
+        /// The `max_age()` filter's seconds, replacing the configured max-age (0: no Cache-Control).
+        var maxAge: Int?
     }
 
     /// The result cache's key for a request: the signed path as sent (query excluded).
@@ -127,7 +129,8 @@ public struct ImagingHandler: Sendable {
         let cache = address == nil ? nil : self.cache
         if let cache, let address, let entry = cache.get(address) {
             ServiceMetrics.cacheHits.increment()
-            return (Thumbnail(body: entry.body, contentType: entry.metadata.contentType, sha1: entry.metadata.sha1), true)
+            return (Thumbnail(body: entry.body, contentType: entry.metadata.contentType, sha1: entry.metadata.sha1,
+                              maxAge: entry.metadata.maxAge), true)
         }
         if cache != nil { ServiceMetrics.cacheMisses.increment() }
         if onlyIfCached { throw ServiceError(.gatewayTimeout, "not cached (only-if-cached)") }
@@ -141,7 +144,8 @@ public struct ImagingHandler: Sendable {
                     let thumbnail = try await render(request, source: source, deadline: deadline)
                     ServiceMetrics.renders.increment()
                     if let cache, let address {
-                        cache.put(address, contentType: thumbnail.contentType, origin: authorised.rawPath, body: thumbnail.body)
+                        cache.put(address, contentType: thumbnail.contentType, origin: authorised.rawPath, body: thumbnail.body,
+                                  maxAge: thumbnail.maxAge)
                         ServiceMetrics.cacheDegraded.record(cache.isDegraded ? 1 : 0)
                     }
                     return thumbnail
@@ -165,10 +169,10 @@ public struct ImagingHandler: Sendable {
         case let .success(rendered):
             if request.meta {
                 let json = MetaDocument.json(for: rendered.plan, imageURL: request.imageURL, frameCount: rendered.plan.header.pages)
-                return Thumbnail(body: ByteBuffer(string: json), contentType: "application/json")
+                return Thumbnail(body: ByteBuffer(string: json), contentType: "application/json", maxAge: rendered.plan.maxAge)
             }
             let type = MimeSniffer.mimeType(of: rendered.bytes) ?? rendered.format.mimeType
-            return Thumbnail(body: ByteBuffer(bytes: rendered.bytes), contentType: type)
+            return Thumbnail(body: ByteBuffer(bytes: rendered.bytes), contentType: type, maxAge: rendered.plan.maxAge)
         case let .failure(error):
             throw Self.serviceError(for: error)
         }
@@ -188,9 +192,10 @@ public struct ImagingHandler: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = thumbnail.contentType
         headers[Self.cacheStatusField] = cacheStatus
-        if configuration.maxAge > 0 {
-            headers[.cacheControl] = cacheControl
-            headers[.expires] = expires.string(secondsFromNow: configuration.maxAge)
+        let maxAge = thumbnail.maxAge ?? configuration.maxAge
+        if maxAge > 0 {
+            headers[.cacheControl] = maxAge == configuration.maxAge ? cacheControl : "max-age=\(maxAge),public"
+            headers[.expires] = expires.string(secondsFromNow: maxAge)
         }
         if !configuration.corsOrigin.isEmpty { headers[.accessControlAllowOrigin] = configuration.corsOrigin }
         if configuration.etags {

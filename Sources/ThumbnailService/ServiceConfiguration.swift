@@ -1,6 +1,7 @@
 import Configuration
 import ServiceSupport
 import Imaging
+import ThumborURL
 import Vips
 
 /// Which loader fetches sources (Thumbor: LOADER).
@@ -106,6 +107,7 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.jpeg_decoder", "-", "turbojpeg (scaled in eighths, fast) | libvips"),
         ("thumbnails.jpeg_fast_dct", "-", "libjpeg-turbo's fast integer IDCT"),
         ("thumbnails.max_age", "MAX_AGE", "Cache-Control max-age in seconds (0 = none)"),
+        ("thumbnails.filters", "FILTERS", "filters a URL may use (default: all 30 built-in ones)"),
         ("thumbnails.etags", "ENABLE_ETAGS", "send ETag and answer If-None-Match"),
         ("thumbnails.cors_origin", "ACCESS_CONTROL_ALLOW_ORIGIN_HEADER", "Access-Control-Allow-Origin value"),
         ("thumbnails.workers", "ENGINE_THREADPOOL_SIZE", "render threads (0 = cores)"),
@@ -156,6 +158,14 @@ extension ServiceConfiguration {
         render.maxWidth = try r.int("max_width", in: 0...Int(Int32.max)) ?? render.maxWidth
         render.maxHeight = try r.int("max_height", in: 0...Int(Int32.max)) ?? render.maxHeight
         render.respectOrientation = try r.bool("respect_orientation") ?? render.respectOrientation
+        if let names = try r.strings("filters") {
+            let unknown = names.filter { !ThumborFilter.builtinNames.contains($0) }
+            guard unknown.isEmpty else {
+                throw ConfigurationError(key: "thumbnails.filters", problem: "unknown filter(s) \(unknown.joined(separator: ", ")); "
+                                         + "known: \(ThumborFilter.builtinNames.joined(separator: ", "))")
+            }
+            render.enabledFilters = Set(names)
+        }
         render.jpegQuality = try r.int("quality", in: 1...100) ?? render.jpegQuality
         render.webpQuality = try r.int("webp_quality", in: 1...100) ?? render.jpegQuality
         render.avifQuality = try r.int("avif_quality", in: 1...100) ?? render.jpegQuality

@@ -226,6 +226,100 @@ public final class Image {
         try derive("flatten") { cvips_flatten(pointer, $0, red, green, blue) }
     }
 
+    // MARK: Filters (8-bit sRGB or B_W, alpha last)
+
+    /// Number of bands that are colour (alpha excluded).
+    public var colourBands: Int { Int(cvips_colour_bands_count(pointer)) }
+
+    /// Maps each colour band through its own 256-entry table (`tables[band][value]`); alpha is kept.
+    public func mapped(through tables: [[UInt8]]) throws -> Image {
+        let flat = tables.flatMap { $0 }
+        precondition(flat.count == tables.count * 256)
+        return try derive("maplut") { out in flat.withUnsafeBufferPointer { cvips_maplut(pointer, out, $0.baseAddress, Int32(tables.count)) } }
+    }
+
+    /// Mean value of each band.
+    public func bandMeans() throws -> [Double] {
+        var means = [Double](repeating: 0, count: bands)
+        guard cvips_band_means(pointer, &means, Int32(bands)) == 0 else {
+            throw VipsError(operation: "stats", message: VipsRuntime.takeErrorMessage())
+        }
+        return means
+    }
+
+    /// 256 counts per band.
+    public func histograms() throws -> [[Int]] {
+        var counts = [Int32](repeating: 0, count: 256 * bands)
+        guard cvips_histograms(pointer, &counts, Int32(bands)) == 0 else {
+            throw VipsError(operation: "hist_find", message: VipsRuntime.takeErrorMessage())
+        }
+        return (0..<bands).map { b in counts[(b * 256)..<(b * 256 + 256)].map(Int.init) }
+    }
+
+    public func saturated(by change: Double) throws -> Image {
+        try derive("saturation") { cvips_saturation(pointer, $0, change) }
+    }
+
+    /// One band of Pillow's `L` (plus alpha when present).
+    public func grayscale() throws -> Image {
+        try derive("grayscale") { cvips_grayscale(pointer, $0) }
+    }
+
+    /// Separable blur by a 1-D kernel (normalised by its sum), edges repeated.
+    public func blurred(kernel: [Double]) throws -> Image {
+        try derive("blur") { out in kernel.withUnsafeBufferPointer { cvips_blur_kernel(pointer, out, $0.baseAddress, Int32(kernel.count)) } }
+    }
+
+    /// À-trous wavelet sharpening (Thumbor's `sharpen`), on luminance only if asked.
+    public func waveletSharpened(amount: Double, radius: Double, luminanceOnly: Bool) throws -> Image {
+        try derive("sharpen") { cvips_wavelet_sharpen(pointer, $0, amount, radius, luminanceOnly ? 1 : 0) }
+    }
+
+    /// Convolution with a row-major `columns`-wide matrix, divided by `scale`; edges repeat.
+    public func convolved(matrix: [Double], columns: Int, scale: Double) throws -> Image {
+        let rows = matrix.count / columns
+        return try derive("conv") { out in
+            matrix.withUnsafeBufferPointer { cvips_convolve(pointer, out, $0.baseAddress, Int32(columns), Int32(rows), scale) }
+        }
+    }
+
+    /// Places the image at (x, y) on a width×height canvas of `background` (one value per band).
+    public func embed(x: Int, y: Int, width: Int, height: Int, background: [Double]) throws -> Image {
+        try derive("embed") { out in
+            background.withUnsafeBufferPointer {
+                cvips_embed_background(pointer, out, Int32(x), Int32(y), Int32(width), Int32(height), $0.baseAddress, Int32(background.count))
+            }
+        }
+    }
+
+    public func withAlpha() throws -> Image {
+        try derive("addalpha") { cvips_add_alpha(pointer, $0) }
+    }
+
+    /// `overlay` composited over this image with its top-left corner at (x, y).
+    public func composited(with overlay: Image, x: Int, y: Int) throws -> Image {
+        try derive("composite") { cvips_composite_over(pointer, overlay.pointer, $0, Int32(x), Int32(y)) }
+    }
+
+    public func alphaScaled(by factor: Double) throws -> Image {
+        try derive("alpha") { cvips_multiply_alpha(pointer, $0, factor) }
+    }
+
+    public func replicated(across: Int, down: Int) throws -> Image {
+        try derive("replicate") { cvips_replicate(pointer, $0, Int32(across), Int32(down)) }
+    }
+
+    /// Thumbor's noise: one random offset per pixel in [-amount/2, amount/2), on every colour band.
+    public func noised(amount: Int, seed: Int) throws -> Image {
+        try derive("noise") { cvips_noise(pointer, $0, Int32(amount), Int32(truncatingIfNeeded: seed)) }
+    }
+
+    public func roundedCorners(horizontal: Int, vertical: Int, red: Double, green: Double, blue: Double, transparent: Bool) throws -> Image {
+        try derive("round_corner") {
+            cvips_round_corners(pointer, $0, Int32(horizontal), Int32(vertical), red, green, blue, transparent ? 1 : 0)
+        }
+    }
+
     /// Renders the pipeline so far into memory (needed before in-place drawing, and to end sequential reads).
     public func copyToMemory() throws -> Image {
         try derive("copy_memory") { cvips_copy_memory(pointer, $0) }

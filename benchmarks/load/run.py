@@ -145,9 +145,13 @@ def soak(total=10_000):
     wait(base + "/healthcheck")
     hits = [sign(f"fit-in/512x512/{image}") for image in PHOTOS]
     def path(n):
+        # A stationary mix: two hits on the photos' fit-in/512 for every new render; the new renders
+        # cycle through sizes 100…599 (every one distinct: the photo changes with each pass).
         if n % 3:
             return hits[n % len(hits)]
-        return sign(f"fit-in/{100 + n // 3}x{100 + n // 3}/{PHOTOS[n % len(PHOTOS)]}")
+        k = n // 3
+        size = 100 + k % 500
+        return sign(f"fit-in/{size}x{size}/{PHOTOS[(k // 500 + k) % len(PHOTOS)]}")
     session = requests.Session()
     def fetch(n):
         return session.get(base + path(n), timeout=120).status_code

@@ -47,6 +47,31 @@ int cvips_copy_memory(VipsImage *in, VipsImage **out);
    Sets *found = 0 when no pixel differs. */
 int cvips_trim_box(VipsImage *in, int corner, double tolerance, int *found, int *left, int *top, int *right, int *bottom);
 
+/* Filters on 8-bit sRGB / B_W images (alpha, when present, is the last band and left alone unless said). */
+/* Per-band 256-entry lookup tables, lut_bands of them back to back; bands past lut_bands map to themselves. */
+int cvips_maplut(VipsImage *in, VipsImage **out, const unsigned char *luts, int lut_bands);
+/* Mean of each band (count of them). */
+int cvips_band_means(VipsImage *in, double *means, int count);
+/* 256 pixel counts per band, band after band. */
+int cvips_histograms(VipsImage *in, int *counts, int bands);
+int cvips_saturation(VipsImage *in, VipsImage **out, double change);
+int cvips_grayscale(VipsImage *in, VipsImage **out);
+/* Separable blur by a 1-D kernel (normalised by its sum), edges repeated. */
+int cvips_blur_kernel(VipsImage *in, VipsImage **out, const double *kernel, int n);
+/* Thumbor's sharpen: five-level à-trous wavelet detail amplification (on Y only if luminance_only). */
+int cvips_wavelet_sharpen(VipsImage *in, VipsImage **out, double amount, double radius, int luminance_only);
+/* matrix is rows × columns, row-major; the sum is divided by scale; borders repeat the edge. */
+int cvips_convolve(VipsImage *in, VipsImage **out, const double *matrix, int columns, int rows, double scale);
+int cvips_embed_background(VipsImage *in, VipsImage **out, int x, int y, int width, int height,
+                           const double *background, int count);
+int cvips_add_alpha(VipsImage *in, VipsImage **out);
+int cvips_composite_over(VipsImage *base, VipsImage *overlay, VipsImage **out, int x, int y);
+int cvips_colour_bands_count(VipsImage *in);
+int cvips_multiply_alpha(VipsImage *in, VipsImage **out, double factor);
+int cvips_replicate(VipsImage *in, VipsImage **out, int across, int down);
+int cvips_noise(VipsImage *in, VipsImage **out, int amount, int seed);
+int cvips_round_corners(VipsImage *in, VipsImage **out, int a, int b, double red, double green, double blue, int transparent);
+
 /* Savers: output buffer is g_malloc'd; free with g_free. */
 int cvips_jpegsave(VipsImage *in, int quality, int progressive, void **buf, size_t *len);
 int cvips_pngsave(VipsImage *in, int compression, void **buf, size_t *len);

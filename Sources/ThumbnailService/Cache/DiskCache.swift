@@ -16,6 +16,8 @@ public struct CacheEntry: Sendable, Equatable {
         public var sha1: String
         /// What the entry was made from (the request path or source URL), for purges by URL.
         public var origin: String
+        /// The `max_age()` filter's value, so that a hit answers with the same Cache-Control.
+        public var maxAge: Int?
     }
     public var metadata: Metadata
     /// A `ByteBuffer` so that a hit from the memory layer is answered without copying the bytes.
@@ -46,7 +48,8 @@ public final class DiskCache: Sendable {
     let logger: Logger
 
     struct IndexEntry { var size: Int64; var lastAccess: Double }
-    /// Recently used entries kept in memory too, so hot thumbnails are served without a syscall.
+    /// Entries read back from disk (so asked for at least twice) are kept in memory too, so hot
+    /// thumbnails are served without a syscall; a stream of one-off renders does not displace them.
     struct Hot {
         var entries: [String: (entry: CacheEntry, lastUse: UInt64, checked: Double)] = [:]
         var bytes = 0
@@ -177,9 +180,10 @@ public final class DiskCache: Sendable {
         put(address(group: group, key: key), contentType: contentType, origin: origin, body: body)
     }
 
-    public func put(_ address: CacheAddress, contentType: String, origin: String, body: ByteBuffer, sha1: String? = nil) {
+    public func put(_ address: CacheAddress, contentType: String, origin: String, body: ByteBuffer, sha1: String? = nil,
+                    maxAge: Int? = nil) {
         let metadata = CacheEntry.Metadata(contentType: contentType, created: Date().timeIntervalSince1970.rounded(.down),
-                                           length: body.readableBytes, sha1: sha1 ?? Self.sha1Hex(body), origin: origin)
+                                           length: body.readableBytes, sha1: sha1 ?? Self.sha1Hex(body), origin: origin, maxAge: maxAge)
         guard let json = try? JSONEncoder().encode(metadata) else { return }
         let bytes = Self.magic + Array(json) + [UInt8(ascii: "\n")] + Array(buffer: body)
         let directory = (address.path as NSString).deletingLastPathComponent
@@ -191,7 +195,9 @@ public final class DiskCache: Sendable {
                 throw CocoaError(.fileWriteUnknown)
             }
             guard rename(temporary, final) == 0 else { throw CocoaError(.fileWriteUnknown) }
-            remember(final, CacheEntry(metadata: metadata, body: body))
+            // An entry of the memory layer that this write replaced is stale; the new one earns its place
+            // there by being read back (so one-off renders never push hot thumbnails out).
+            dropHot(final)
         } catch {
             unlink(temporary)
             markDegraded("cannot write cache entry in \(root): \(String(cString: strerror(errno)))")
