@@ -40,6 +40,7 @@ public enum ThumborFilter: Sendable, Equatable, Hashable {
     public struct CurvePoint: Sendable, Equatable, Hashable {
         public var x: Int
         public var y: Int
+        public init(x: Int, y: Int) { self.x = x; self.y = y }
     }
 
     /// When Thumbor runs a filter (spec §3): before loading, after loading, or after the transform.
@@ -100,6 +101,24 @@ public enum ThumborFilter: Sendable, Equatable, Hashable {
             if let enabled, !enabled.contains(call.name) { return nil }
             return parse(call)
         }
+    }
+
+    /// The parameter values Thumbor's filter instance would hold (`BaseFilter.params`), nil when it
+    /// would skip the call: for differential tests and `pinhole explain`.
+    public static func thumborParams(_ call: FilterCall) -> [FilterValue]? {
+        guard let signature = Signature.all[call.name], let arguments = signature.match(call.text) else { return nil }
+        return arguments.compactMap { $0 }.map { argument in
+            switch argument {
+            case let .int(v): return .int(v)
+            case let .double(v): return .double(v)
+            case let .bool(v): return .bool(v)
+            case let .string(v): return .string(v)
+            }
+        }
+    }
+
+    public enum FilterValue: Sendable, Equatable {
+        case int(Int), double(Double), bool(Bool), string(String)
     }
 
     public static func parse(_ call: FilterCall) -> ThumborFilter? {

@@ -117,6 +117,18 @@ struct Explain: AsyncParsableCommand {
             "width": dim(r.width), "height": dim(r.height), "horizontal_flip": r.horizontalFlip,
             "vertical_flip": r.verticalFlip, "halign": r.halign.rawValue, "valign": r.valign.rawValue, "smart": r.smart,
             "filters": r.filters ?? NSNull(), "image": r.imageURL,
+            // Each call Thumbor would run, with its parsed parameters (unknown and malformed ones skipped).
+            "filter_calls": r.filterCalls.compactMap { call -> [String: Any]? in
+                guard let params = ThumborFilter.thumborParams(call) else { return nil }
+                return ["name": call.name, "params": params.map { value -> Any in
+                    switch value {
+                    case let .int(v): return v
+                    case let .double(v): return v
+                    case let .bool(v): return v
+                    case let .string(v): return v
+                    }
+                }]
+            },
         ]
         if let trim = r.trimOption {
             fields["trim_pos"] = trim.position

@@ -102,6 +102,8 @@ def test_parse_matches_thumbor_request_parameters():
     mismatches = []
     for path, ours in zip(paths, explained):
         theirs = thumbor_parse(path)
+        if "request" in ours:
+            ours["request"].pop("filter_calls", None)   # compared in test_filters.py
         mine = {"error": ours["error"]} if "error" in ours else {"request": ours["request"]}
         if mine != theirs:
             mismatches.append((path, theirs, mine))

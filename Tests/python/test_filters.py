@@ -62,6 +62,64 @@ def signed(path):
     return sign(wire[1:])
 
 
+def thumbor_filter_calls(filters):
+    """What Thumbor's FiltersFactory makes of a filters string: (name, params) per instance, in URL order
+    within each phase (phases themselves are ordered at run time)."""
+    from thumbor.filters import BUILTIN_FILTERS, FiltersFactory
+    import importlib
+    factory = FiltersFactory([importlib.import_module(name).Filter for name in BUILTIN_FILTERS])
+    runner = factory.create_instances(None, filters)
+    calls = []
+    for name in [p.split("(")[0] for p in filters.split("):")]:
+        for phase in runner.filter_instances.values():
+            for instance in phase:
+                if instance.runnable_method.filter_data["name"] == name and ("used", id(instance)) not in calls:
+                    calls.append(("used", id(instance)))
+                    calls.append((name, list(instance.params)))
+                    break
+            else:
+                continue
+            break
+    return [c for c in calls if c[0] != "used"]
+
+
+FILTER_STRINGS = [
+    "quality(80)", "quality( 80 )", "quality(80", "quality(-1)", "quality(80)x):blur(2)", "quality(80):blur(2)",
+    "brightness(-20):contrast(30):rgb(1,-2,3)", "rgb(1,2)", "saturation(.5)", "saturation(2.)", "saturation(-1.5)",
+    "colorize(10,20,30,'ff0000')", "colorize(10,20,30,ff0000)", "blur(0)", "blur(05)", "blur(3,1.5)", "blur(3,)",
+    "noise(10)", "noise(10,3)", "sharpen(1,2,true)", "sharpen(1,2,True)", "sharpen(1,2,yes)", "sharpen(1.5,0.5,0)",
+    "convolution(1;2;1,3)", "convolution(1;2.5;-1,3,false)", "convolution(1;;2,3)",
+    "curve([(0,0),(255,255)],[],[(1,2)],[(3,4),(5,6)])", "rotate(90)", "rotate(-90)", "rotate(a)",
+    "round_corner(20,255,255,255)", "round_corner(20|30,1,2,3,true)", "round_corner(20|,1,2,3)",
+    "fill(red)", "fill(ff00ff,true)", "fill(#ff00ff)", "fill(auto,1)", "background_color(blue)",
+    "watermark(w.png,10,20,50)", "watermark(w.png,-10p,center,50,30,none)", "watermark('a,b.png',repeat,repeat,0)",
+    "watermark(w.png,10,20)", "frame(frame.png)", "strip_exif()", "strip_icc()", "strip_exif", "upscale()",
+    "proportion(0.5)", "proportion(x)", "no_upscale()", "stretch()", "focal(1x2:3x4)", "focal(abc)",
+    "extract_focal()", "format(webp)", "format(WEBP)", "format(bmp)", "format('png')", "max_bytes(1000)",
+    "max_age(0)", "grayscale()", "equalize()", "unknown(1):quality(5)", "quality(5):unknown(1)", "",
+    "quality(1):quality(2)", "blur(2):no_upscale():focal(1x1:2x2):stretch()",
+]
+
+
+@pytest.mark.parametrize("filters", FILTER_STRINGS)
+def test_filter_parsing_matches_thumbor(filters, tmp_path):
+    import json
+    import subprocess
+    from conftest import BINARY
+    path = f"/unsafe/filters:{filters}/a.jpg" if filters else "/unsafe/a.jpg"
+    result = subprocess.run([BINARY, "explain", "--batch"], input=path + "\n", capture_output=True, text=True, timeout=60)
+    ours = [(c["name"], c["params"]) for c in json.loads(result.stdout)["request"]["filter_calls"]]
+    theirs = thumbor_filter_calls(filters) if filters else []
+    assert len(ours) == len(theirs), (ours, theirs)
+    for (name, params), (their_name, their_params) in zip(ours, theirs):
+        assert name == their_name
+        assert len(params) == len(their_params), (name, params, their_params)
+        for a, b in zip(params, their_params):
+            assert type(a) is bool if type(b) is bool else a == b or (isinstance(a, (int, float)) and float(a) == float(b)), \
+                (name, params, their_params)
+            assert a == b, (name, params, their_params)
+
+
 def fetch_pair(pinhole, thumbor, path):
     signed_path = signed(path)
     ours, theirs = pinhole.get(signed_path), thumbor.get(signed_path)

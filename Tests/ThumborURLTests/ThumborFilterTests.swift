@@ -1,0 +1,33 @@
+import Testing
+@testable import ThumborURL
+
+@Suite("Thumbor filter grammar")
+struct ThumborFilterTests {
+    @Test func typedCallsInURLOrder() {
+        let filters = ThumborFilter.parseList("quality(70):blur(3):focal(10x20:30x40):unknown(1):rgb(1,-2,3):format(WEBP):fill(red,true)")
+        #expect(filters == [.quality(70), .blur(radius: 3, sigma: 0), .focal(left: 10, top: 20, right: 30, bottom: 40),
+                            .rgb(red: 1, green: -2, blue: 3), .format("webp"), .fill(color: "red", fillTransparent: true)])
+        #expect(filters.map(\.phase) == [.postTransform, .postTransform, .preLoad, .postTransform, .postTransform, .postTransform])
+    }
+
+    @Test func malformedCallsAreSkipped() {
+        #expect(ThumborFilter.parseList("quality(-1):blur(0):rotate(a):sharpen(1,2,yes):rgb(1,2)").isEmpty)
+        #expect(ThumborFilter.parseList("format(bmp)") == [.format(nil)])
+    }
+
+    @Test func optionalArgumentsAndQuotes() {
+        #expect(ThumborFilter.parseList("noise(10)") == [.noise(amount: 10, seed: 0)])
+        #expect(ThumborFilter.parseList("round_corner(20|30,1,2,3,true)")
+                == [.roundCorner(horizontal: 20, vertical: 30, red: 1, green: 2, blue: 3, transparent: true)])
+        #expect(ThumborFilter.parseList("watermark('a,b.png',repeat,-10p,50)")
+                == [.watermark(url: "a,b.png", x: "repeat", y: "-10p", alpha: 50, widthRatio: nil, heightRatio: nil)])
+        #expect(ThumborFilter.parseList("convolution(1;2;1,3)") == [.convolution(matrix: [1, 2, 1], columns: 3, normalize: true)])
+        #expect(ThumborFilter.parseList("curve([(0,0),(255,255)],[],[],[])")
+                == [.curve(all: [.init(x: 0, y: 0), .init(x: 255, y: 255)], red: [], green: [], blue: [])])
+    }
+
+    @Test func enabledSetFilters() {
+        #expect(ThumborFilter.parseList("quality(70):blur(3)", enabled: ["blur"]) == [.blur(radius: 3, sigma: 0)])
+        #expect(ThumborFilter.builtinNames.count == 30)
+    }
+}
