@@ -829,3 +829,46 @@ int cvips_wavelet_sharpen(VipsImage *in, VipsImage **out, double amount, double 
     double args[3] = { amount, radius, luminance_only };
     return cvips_on_colour(in, out, op_wavelet_sharpen, args);
 }
+
+int cvips_colour_rarity_centre(VipsImage *in, int *x, int *y) {
+    /* Colour rarity: how far each pixel's chroma (a*, b* in CIELAB) lies from the picture's mean chroma,
+       blurred over ~1 % of the picture; the subject is where that peaks. Lightness is left out, so bright
+       sky, clouds and water (large, edge-rich, grey) do not outweigh a small, colourful subject. */
+    VipsImage *lab = NULL, *a = NULL, *b = NULL, *da = NULL, *db = NULL, *sa = NULL, *sb = NULL, *sum = NULL,
+              *blurred = NULL;
+    int status = -1;
+    double mean_a = 0, mean_b = 0, peak = 0;
+    if (vips_colourspace(in, &lab, VIPS_INTERPRETATION_LAB, NULL)) goto out;
+    if (vips_extract_band(lab, &a, 1, NULL) || vips_extract_band(lab, &b, 2, NULL)) goto out;
+    if (vips_avg(a, &mean_a, NULL) || vips_avg(b, &mean_b, NULL)) goto out;
+    if (vips_linear1(a, &da, 1, -mean_a, NULL) || vips_linear1(b, &db, 1, -mean_b, NULL)) goto out;
+    if (vips_multiply(da, da, &sa, NULL) || vips_multiply(db, db, &sb, NULL) || vips_add(sa, sb, &sum, NULL)) goto out;
+    {
+        int longest = vips_image_get_width(in) > vips_image_get_height(in) ? vips_image_get_width(in) : vips_image_get_height(in);
+        double sigma = longest / 100.0 < 1 ? 1 : longest / 100.0;
+        if (vips_gaussblur(sum, &blurred, sigma, NULL)) goto out;
+    }
+    status = vips_max(blurred, &peak, "x", x, "y", y, NULL);
+out:
+    if (lab) g_object_unref(lab);
+    if (a) g_object_unref(a);
+    if (b) g_object_unref(b);
+    if (da) g_object_unref(da);
+    if (db) g_object_unref(db);
+    if (sa) g_object_unref(sa);
+    if (sb) g_object_unref(sb);
+    if (sum) g_object_unref(sum);
+    if (blurred) g_object_unref(blurred);
+    return status;
+}
+
+int cvips_attention_centre(VipsImage *in, int *x, int *y) {
+    /* libvips' attention detector (edges, skin tones, saturated colour, after a blur): where the crop
+       would centre. The crop size itself does not move the centre. */
+    VipsImage *crop = NULL;
+    int width = vips_image_get_width(in), height = vips_image_get_height(in);
+    int status = vips_smartcrop(in, &crop, width > 1 ? width / 2 : 1, height > 1 ? height / 2 : 1,
+                                "interesting", VIPS_INTERESTING_ATTENTION, "attention_x", x, "attention_y", y, NULL);
+    if (crop) g_object_unref(crop);
+    return status;
+}

@@ -74,8 +74,10 @@ public struct RenderPlan: Sendable {
     public var requestedSize = PixelSize(width: 0, height: 0)
 
     /// `trim` is Thumbor's trim box in displayed coordinates, when the URL asks for trim and it found one.
+    /// `detected` are smart-detection focal points in displayed full-size coordinates.
     public static func make(request: ThumborRequest, header: ImageHeader, settings: RenderSettings,
-                            trim: PixelRect? = nil, outputFormat requestedFormat: ImageFormat? = nil) throws(PlanError) -> RenderPlan {
+                            trim: PixelRect? = nil, detected: [FocalPoint] = [],
+                            outputFormat requestedFormat: ImageFormat? = nil) throws(PlanError) -> RenderPlan {
         if header.width * header.height > settings.maxPixels || header.width > 1 << 24 || header.height > 1 << 24 {
             throw .sourceTooLarge(width: header.width, height: header.height, limit: settings.maxPixels)
         }
@@ -101,9 +103,16 @@ public struct RenderPlan: Sendable {
         // caps the request at the source's size, post-transform ones become steps.
         let filters = ThumborFilter.parseList(request.filters ?? "", enabled: settings.enabledFilters)
         let stretch = filters.contains(.stretch)
-        let focalPoints = filters.compactMap { filter -> FocalPoint? in
+        var focalPoints = filters.compactMap { filter -> FocalPoint? in
             guard case let .focal(left, top, right, bottom) = filter, right - left != 0, bottom - top != 0 else { return nil }
             return FocalPoint.fromSquare(x: left, y: top, width: right - left, height: bottom - top, origin: .explicit)
+        }
+        // Detected points join the explicit ones (Thumbor appends detector points to focal() ones).
+        focalPoints += detected.map { point in
+            var scaled = point
+            scaled.x = point.x * logical.width / max(1, display.width)
+            scaled.y = point.y * logical.height / max(1, display.height)
+            return scaled
         }
         if filters.contains(.noUpscale) {
             if case let .pixels(w) = request.width { request.width = .pixels(min(w, logical.width)) }

@@ -63,10 +63,41 @@ public enum Renderer {
             }
             trimBox = try self.trimBox(bytes, option: trim, settings: settings)
         }
+        var detected: [FocalPoint] = []
+        if request.smart && settings.smartDetector != .none {
+            detected = try attentionPoints(bytes, header: header, settings: settings)
+        }
         do {
-            return try RenderPlan.make(request: request, header: header, settings: settings, trim: trimBox, outputFormat: outputFormat)
+            return try RenderPlan.make(request: request, header: header, settings: settings, trim: trimBox, detected: detected,
+                                       outputFormat: outputFormat)
         } catch {
             throw .plan(error)
+        }
+    }
+
+    /// `smart`: the configured detector on a small copy of the upright image gives one focal point, in
+    /// displayed full-size coordinates (Thumbor runs OpenCV detectors here, and without them does nothing).
+    static func attentionPoints(_ bytes: UnsafeRawBufferPointer, header: ImageHeader, settings: RenderSettings) throws(RenderError) -> [FocalPoint] {
+        if header.width * header.height > settings.maxPixels { return [] }
+        do {
+            let longest = max(header.width, header.height)
+            let shrink = header.format == .jpeg ? [8, 4, 2].first { longest / $0 >= 400 } ?? 1 : 1
+            var image = try Image.open(bytes, options: shrink > 1 ? "shrink=\(shrink)" : "", sequential: false, failOn: .error)
+            if settings.respectOrientation { image = try image.autoRotate() }
+            image = try image.toSRGB(keepGray: false)
+            let scale = min(1, 400 / Double(max(image.width, image.height)))
+            if scale < 1 { image = try image.resize(horizontal: scale, vertical: scale) }
+            image = try image.copyToMemory()
+            let centre = settings.smartDetector == .attention ? try image.attentionCentre() : try image.colourRarityCentre()
+            let swaps = settings.respectOrientation && [5, 6, 7, 8].contains(header.orientation)
+            let displayWidth = swaps ? header.height : header.width, displayHeight = swaps ? header.width : header.height
+            let x = Int(Double(centre.x) + 0.5) * displayWidth / image.width
+            let y = Int(Double(centre.y) + 0.5) * displayHeight / image.height
+            return [FocalPoint(x: min(x, displayWidth - 1), y: min(y, displayHeight - 1), weight: 1, origin: .detection)]
+        } catch let error as VipsError {
+            throw .undecodable(error)
+        } catch {
+            throw .undecodable(VipsError(operation: "smartcrop", message: "\(error)"))
         }
     }
 

@@ -108,6 +108,7 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.jpeg_fast_dct", "-", "libjpeg-turbo's fast integer IDCT"),
         ("thumbnails.max_age", "MAX_AGE", "Cache-Control max-age in seconds (0 = none)"),
         ("thumbnails.filters", "FILTERS", "filters a URL may use (default: all 30 built-in ones)"),
+        ("thumbnails.smart_detector", "DETECTORS", "colour | attention | none: how smart crops find the subject"),
         ("thumbnails.etags", "ENABLE_ETAGS", "send ETag and answer If-None-Match"),
         ("thumbnails.cors_origin", "ACCESS_CONTROL_ALLOW_ORIGIN_HEADER", "Access-Control-Allow-Origin value"),
         ("thumbnails.workers", "ENGINE_THREADPOOL_SIZE", "render threads (0 = cores)"),
@@ -158,6 +159,12 @@ extension ServiceConfiguration {
         render.maxWidth = try r.int("max_width", in: 0...Int(Int32.max)) ?? render.maxWidth
         render.maxHeight = try r.int("max_height", in: 0...Int(Int32.max)) ?? render.maxHeight
         render.respectOrientation = try r.bool("respect_orientation") ?? render.respectOrientation
+        if let name = try r.string("smart_detector") {
+            guard let detector = SmartDetector(rawValue: name) else {
+                throw ConfigurationError(key: "thumbnails.smart_detector", problem: "'\(name)' is not colour, attention or none")
+            }
+            render.smartDetector = detector
+        }
         if let names = try r.strings("filters") {
             let unknown = names.filter { !ThumborFilter.builtinNames.contains($0) }
             guard unknown.isEmpty else {

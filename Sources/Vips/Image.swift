@@ -226,6 +226,24 @@ public final class Image {
         try derive("flatten") { cvips_flatten(pointer, $0, red, green, blue) }
     }
 
+    /// Where libvips' attention detector (edges, skin, saturation) finds the subject.
+    public func attentionCentre() throws -> (x: Int, y: Int) {
+        var x: Int32 = 0, y: Int32 = 0
+        guard cvips_attention_centre(pointer, &x, &y) == 0 else {
+            throw VipsError(operation: "smartcrop", message: VipsRuntime.takeErrorMessage())
+        }
+        return (Int(x), Int(y))
+    }
+
+    /// Where the picture's colour departs most from its mean colour (chroma only): a colourful subject.
+    public func colourRarityCentre() throws -> (x: Int, y: Int) {
+        var x: Int32 = 0, y: Int32 = 0
+        guard cvips_colour_rarity_centre(pointer, &x, &y) == 0 else {
+            throw VipsError(operation: "saliency", message: VipsRuntime.takeErrorMessage())
+        }
+        return (Int(x), Int(y))
+    }
+
     // MARK: Filters (8-bit sRGB or B_W, alpha last)
 
     /// Number of bands that are colour (alpha excluded).

@@ -72,6 +72,11 @@ int cvips_replicate(VipsImage *in, VipsImage **out, int across, int down);
 int cvips_noise(VipsImage *in, VipsImage **out, int amount, int seed);
 int cvips_round_corners(VipsImage *in, VipsImage **out, int a, int b, double red, double green, double blue, int transparent);
 
+/* Centre of attention (libvips smartcrop's attention detector), in the image's pixels. */
+int cvips_attention_centre(VipsImage *in, int *x, int *y);
+/* Where the picture's chroma departs most from its mean chroma (blurred): a colourful subject. */
+int cvips_colour_rarity_centre(VipsImage *in, int *x, int *y);
+
 /* Savers: output buffer is g_malloc'd; free with g_free. */
 int cvips_jpegsave(VipsImage *in, int quality, int progressive, void **buf, size_t *len);
 int cvips_pngsave(VipsImage *in, int compression, void **buf, size_t *len);
