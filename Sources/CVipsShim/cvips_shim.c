@@ -426,11 +426,12 @@ int cvips_maplut(VipsImage *in, VipsImage **out, const unsigned char *luts, int 
     return status;
 }
 
-int cvips_band_means(VipsImage *in, double *means, int count) {
+int cvips_band_stats(VipsImage *in, double *minimums, double *means, int count) {
     VipsImage *stats = NULL;
     if (vips_stats(in, &stats, NULL)) return -1;
-    /* Row 0 is all bands together; row b + 1 is band b; column 4 is the mean. */
+    /* Row 0 is all bands together; row b + 1 is band b; column 0 is the minimum, column 4 the mean. */
     for (int b = 0; b < count && b < vips_image_get_bands(in); b++) {
+        minimums[b] = *VIPS_MATRIX(stats, 0, b + 1);
         means[b] = *VIPS_MATRIX(stats, 4, b + 1);
     }
     g_object_unref(stats);

@@ -25,6 +25,8 @@ public struct RenderSettings: Sendable, Equatable {
     public var progressiveJPEG: Bool = true
     /// Background for flattening transparency into formats without alpha (JPEG).
     public var flattenBackground: (red: Double, green: Double, blue: Double) = (255, 255, 255)
+    /// AUTO_PNG_TO_JPG: PNG sources without any transparent pixel are written as JPEG.
+    public var autoPNGToJPG: Bool = false
     /// How `smart` finds the subject (Thumbor without OpenCV detectors: not at all, alignment only).
     public var smartDetector: SmartDetector = .colour
     /// Filters applied when a URL asks for them (Thumbor: FILTERS); nil = all 30 built-in ones.
@@ -39,7 +41,7 @@ public struct RenderSettings: Sendable, Equatable {
             && a.jpegQuality == b.jpegQuality && a.webpQuality == b.webpQuality && a.avifQuality == b.avifQuality
             && a.jxlQuality == b.jxlQuality && a.pngCompression == b.pngCompression
             && a.progressiveJPEG == b.progressiveJPEG && a.flattenBackground == b.flattenBackground
-            && a.enabledFilters == b.enabledFilters && a.smartDetector == b.smartDetector
+            && a.enabledFilters == b.enabledFilters && a.smartDetector == b.smartDetector && a.autoPNGToJPG == b.autoPNGToJPG
     }
 
     /// The encoder for an output format.

@@ -63,6 +63,10 @@ public enum Renderer {
             }
             trimBox = try self.trimBox(bytes, option: trim, settings: settings)
         }
+        var outputFormat = outputFormat
+        if outputFormat == nil, settings.autoPNGToJPG, header.format == .png, try !hasTransparentPixels(bytes, header: header) {
+            outputFormat = .jpeg   // AUTO_PNG_TO_JPG (a format() filter still wins in the plan)
+        }
         var detected: [FocalPoint] = []
         if request.smart && settings.smartDetector != .none {
             detected = try attentionPoints(bytes, header: header, settings: settings)
@@ -72,6 +76,21 @@ public enum Renderer {
                                        outputFormat: outputFormat)
         } catch {
             throw .plan(error)
+        }
+    }
+
+    /// True when the image has an alpha band with any pixel below fully opaque.
+    static func hasTransparentPixels(_ bytes: UnsafeRawBufferPointer, header: ImageHeader) throws(RenderError) -> Bool {
+        guard header.hasAlpha else { return false }
+        do {
+            let image = try Image.open(bytes, sequential: true, failOn: .error)
+            let alpha = try image.extractBands(first: image.bands - 1, count: 1)
+            let maximum = image.interpretationIs16Bit ? 65535.0 : 255.0
+            return try alpha.bandStatistics().minimums[0] < maximum
+        } catch let error as VipsError {
+            throw .undecodable(error)
+        } catch {
+            throw .undecodable(VipsError(operation: "stats", message: "\(error)"))
         }
     }
 

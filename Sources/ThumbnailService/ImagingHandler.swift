@@ -47,6 +47,10 @@ public struct ImagingHandler: Sendable {
         var group: String
         /// Where its result is cached; nil when it is not cached (no cache, or unsafe and not configured).
         var cacheAddress: CacheAddress?
+        /// Accept can change the output format (AUTO_WEBP/AUTO_AVIF on, no format() filter, not /meta).
+        var negotiable: Bool
+        /// Cache addresses of the negotiated variants (WebP, AVIF), keyed by format.
+        var variantAddresses: [ImageFormat: CacheAddress] = [:]
     }
 
     /// Spec §3 step 1: route + decode, loader validation, unsafe/hash gate, signature. A path that passed
@@ -78,8 +82,17 @@ public struct ImagingHandler: Sendable {
         }
         let group = ComponentKey.of(imageURL: request.imageURL)
         let cached = (request.unsafe && !configuration.cacheUnsafe) ? nil : cache
-        return Authorised(rawPath: rawPath, request: request, group: group,
-                          cacheAddress: cached?.address(group: group, key: Self.cacheKey(rawPath: rawPath)))
+        let negotiable = configuration.negotiation.applies(
+            to: ThumborRequestSummary(hasFormatFilter: request.filterCalls.contains { $0.name == "format" }, meta: request.meta))
+        var authorised = Authorised(rawPath: rawPath, request: request, group: group,
+                                    cacheAddress: cached?.address(group: group, key: Self.cacheKey(rawPath: rawPath)),
+                                    negotiable: negotiable)
+        if negotiable, let cached {
+            for format in [ImageFormat.webp, .avif] {
+                authorised.variantAddresses[format] = cached.address(group: group, key: Self.cacheKey(rawPath: rawPath, variant: format))
+            }
+        }
+        return authorised
     }
 
     public func respond(to request: Request) async -> Response {
@@ -88,8 +101,16 @@ public struct ImagingHandler: Sendable {
         do {
             let authorised = try authorise(rawPath: rawPath)
             let onlyIfCached = request.headers[.cacheControl]?.lowercased().contains("only-if-cached") ?? false
-            let (thumbnail, hit) = try await thumbnail(for: authorised, onlyIfCached: onlyIfCached)
-            return respond(with: thumbnail, to: request, isHead: isHead, cacheStatus: hit ? "hit" : "miss")
+            let variant = authorised.negotiable ? configuration.negotiation.format(accept: request.headers[.accept]) : nil
+            var (thumbnail, hit) = try await thumbnail(for: authorised, variant: variant, onlyIfCached: onlyIfCached)
+            if authorised.request.meta {
+                thumbnail = try jsonp(thumbnail, callback: request.uri.queryParameters.get("callback"))
+            }
+            var response = respond(with: thumbnail, to: request, isHead: isHead, cacheStatus: hit ? "hit" : "miss")
+            if authorised.negotiable && thumbnail.contentType.hasPrefix("image/") {
+                response.headers[.vary] = "Accept"
+            }
+            return response
         } catch let error as ServiceError {
             if error.status == .tooManyRequests { ServiceMetrics.rejected.increment() }
             if error.status == .gatewayTimeout { ServiceMetrics.deadlines.increment() }
@@ -119,13 +140,30 @@ public struct ImagingHandler: Sendable {
         var maxAge: Int?
     }
 
-    /// The result cache's key for a request: the signed path as sent (query excluded).
-    static func cacheKey(rawPath: String) -> String { rawPath }
+    /// The result cache's key for a request: the signed path as sent (query excluded), plus the
+    /// negotiated format when Accept chose one.
+    static func cacheKey(rawPath: String, variant: ImageFormat? = nil) -> String {
+        variant.map { rawPath + "#" + $0.rawValue } ?? rawPath
+    }
+
+    /// `/meta` as JSONP when the URL (`?callback=`) or the configuration names a callback.
+    func jsonp(_ thumbnail: Thumbnail, callback: String?) throws(ServiceError) -> Thumbnail {
+        let name = callback ?? (configuration.metaCallbackName.isEmpty ? nil : configuration.metaCallbackName)
+        guard let name else { return thumbnail }
+        guard JSONPCallback.isValid(name) else {
+            throw ServiceError(.badRequest, "callback must be a JavaScript identifier (letters, digits, _ and $, dotted)")
+        }
+        var wrapped = thumbnail
+        wrapped.body = ByteBuffer(string: JSONPCallback.wrap(String(buffer: thumbnail.body), in: name))
+        wrapped.contentType = "text/javascript; charset=utf-8"
+        wrapped.sha1 = nil
+        return wrapped
+    }
 
     /// From the cache without touching libvips, or rendered once however many ask at the same moment.
-    func thumbnail(for authorised: Authorised, onlyIfCached: Bool) async throws -> (Thumbnail, hit: Bool) {
+    func thumbnail(for authorised: Authorised, variant: ImageFormat? = nil, onlyIfCached: Bool) async throws -> (Thumbnail, hit: Bool) {
         let request = authorised.request
-        let address = authorised.cacheAddress
+        let address = variant.map { authorised.variantAddresses[$0] } ?? authorised.cacheAddress
         let cache = address == nil ? nil : self.cache
         if let cache, let address, let entry = cache.get(address) {
             ServiceMetrics.cacheHits.increment()
@@ -136,12 +174,12 @@ public struct ImagingHandler: Sendable {
         if onlyIfCached { throw ServiceError(.gatewayTimeout, "not cached (only-if-cached)") }
         let limit = Duration.milliseconds(Int64(configuration.requestDeadline * 1000))
         let deadline = ContinuousClock.now + limit
-        let coalescingKey = configuration.coalesce ? authorised.rawPath : UUID().uuidString
+        let coalescingKey = configuration.coalesce ? Self.cacheKey(rawPath: authorised.rawPath, variant: variant) : UUID().uuidString
         let thumbnail = try await withDeadline(limit) {
             try await renders.run(coalescingKey) {
                 try await admission.admit {
                     let source = try await loader.load(request.imageURL)
-                    let thumbnail = try await render(request, source: source, deadline: deadline)
+                    let thumbnail = try await render(request, source: source, outputFormat: variant, deadline: deadline)
                     ServiceMetrics.renders.increment()
                     if let cache, let address {
                         cache.put(address, contentType: thumbnail.contentType, origin: authorised.rawPath, body: thumbnail.body,
@@ -155,13 +193,15 @@ public struct ImagingHandler: Sendable {
         return (thumbnail, false)
     }
 
-    func render(_ request: ThumborRequest, source: ByteBuffer, deadline: ContinuousClock.Instant? = nil) async throws -> Thumbnail {
+    func render(_ request: ThumborRequest, source: ByteBuffer, outputFormat: ImageFormat? = nil,
+                deadline: ContinuousClock.Instant? = nil) async throws -> Thumbnail {
         let settings = configuration.render
         let budget = decodeBudget
         let outcome: Result<Rendered, RenderError> = try await pool.run {
             source.withUnsafeReadableBytes { bytes in
                 Result { () throws(RenderError) in
-                    try Renderer.render(bytes, request: request, settings: settings, deadline: deadline, budget: budget)
+                    try Renderer.render(bytes, request: request, settings: settings, outputFormat: outputFormat, deadline: deadline,
+                                        budget: budget)
                 }
             }
         }

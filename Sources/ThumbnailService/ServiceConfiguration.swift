@@ -39,6 +39,10 @@ public struct ServiceConfiguration: Sendable {
     public var maxSourceBytes = 100 * 1024 * 1024
     /// Thumbor: MAX_AGE. 0 = no Cache-Control.
     public var maxAge = 86_400
+    /// AUTO_WEBP / AUTO_AVIF: answer with WebP or AVIF when the browser's Accept lists it.
+    public var negotiation = FormatNegotiation()
+    /// META_CALLBACK_NAME: wrap every /meta answer in this JSONP callback (`?callback=` does it per request).
+    public var metaCallbackName = ""
     /// Thumbor: ENABLE_ETAGS.
     public var etags = true
     /// Value of Access-Control-Allow-Origin on thumbnails; empty = none. Thumbor: ACCESS_CONTROL_ALLOW_ORIGIN_HEADER.
@@ -107,6 +111,10 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.jpeg_decoder", "-", "turbojpeg (scaled in eighths, fast) | libvips"),
         ("thumbnails.jpeg_fast_dct", "-", "libjpeg-turbo's fast integer IDCT"),
         ("thumbnails.max_age", "MAX_AGE", "Cache-Control max-age in seconds (0 = none)"),
+        ("thumbnails.auto_webp", "AUTO_WEBP", "WebP for browsers whose Accept lists image/webp (q > 0)"),
+        ("thumbnails.auto_avif", "AUTO_AVIF", "AVIF for browsers whose Accept lists image/avif (q > 0)"),
+        ("thumbnails.auto_png_to_jpg", "AUTO_PNG_TO_JPG", "PNG sources without transparency come out as JPEG"),
+        ("thumbnails.meta_callback_name", "META_CALLBACK_NAME", "JSONP callback wrapping every /meta answer"),
         ("thumbnails.filters", "FILTERS", "filters a URL may use (default: all 30 built-in ones)"),
         ("thumbnails.smart_detector", "DETECTORS", "colour | attention | none: how smart crops find the subject"),
         ("thumbnails.etags", "ENABLE_ETAGS", "send ETag and answer If-None-Match"),
@@ -188,6 +196,13 @@ extension ServiceConfiguration {
         }
         render.jpegFastDCT = try r.bool("jpeg_fast_dct") ?? render.jpegFastDCT
         maxAge = try r.int("max_age", in: 0...Int(Int32.max)) ?? maxAge
+        negotiation.autoWebP = try r.bool("auto_webp") ?? negotiation.autoWebP
+        negotiation.autoAVIF = try r.bool("auto_avif") ?? negotiation.autoAVIF
+        render.autoPNGToJPG = try r.bool("auto_png_to_jpg") ?? render.autoPNGToJPG
+        metaCallbackName = try r.string("meta_callback_name") ?? metaCallbackName
+        if !metaCallbackName.isEmpty, !JSONPCallback.isValid(metaCallbackName) {
+            throw ConfigurationError(key: "thumbnails.meta_callback_name", problem: "'\(metaCallbackName)' is not a JavaScript identifier path")
+        }
         etags = try r.bool("etags") ?? etags
         corsOrigin = try r.string("cors_origin") ?? corsOrigin
         workers = try r.int("workers", in: 0...1024) ?? workers

@@ -119,6 +119,8 @@ public final class Image {
     public var width: Int { Int(vips_image_get_width(pointer)) }
     public var height: Int { Int(vips_image_get_height(pointer)) }
     public var bands: Int { Int(vips_image_get_bands(pointer)) }
+    /// 16 bits per sample (PNG and TIFF can be): full opacity is 65535.
+    public var interpretationIs16Bit: Bool { vips_image_get_format(pointer) == VIPS_FORMAT_USHORT }
     public var hasAlpha: Bool { vips_image_hasalpha(pointer) != 0 }
     public var orientation: Int { Int(cvips_orientation(pointer)) }
     public var pages: Int { Int(vips_image_get_n_pages(pointer)) }
@@ -257,12 +259,15 @@ public final class Image {
     }
 
     /// Mean value of each band.
-    public func bandMeans() throws -> [Double] {
-        var means = [Double](repeating: 0, count: bands)
-        guard cvips_band_means(pointer, &means, Int32(bands)) == 0 else {
+    public func bandMeans() throws -> [Double] { try bandStatistics().means }
+
+    /// Minimum and mean of each band.
+    public func bandStatistics() throws -> (minimums: [Double], means: [Double]) {
+        var minimums = [Double](repeating: 0, count: bands), means = [Double](repeating: 0, count: bands)
+        guard cvips_band_stats(pointer, &minimums, &means, Int32(bands)) == 0 else {
             throw VipsError(operation: "stats", message: VipsRuntime.takeErrorMessage())
         }
-        return means
+        return (minimums, means)
     }
 
     /// 256 counts per band.

@@ -116,7 +116,7 @@ class ThumborServer:
     """Real Thumbor 7.8.0 from PyPI: file loader on the corpus, EXIF orientation on (as Pinhole),
     no storage or result storage."""
 
-    def __init__(self, root=CORPUS):
+    def __init__(self, root=CORPUS, extra=""):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
@@ -128,7 +128,7 @@ RESULT_STORAGE = None
 RESPECT_ORIENTATION = True
 ALLOW_UNSAFE_URL = True
 SECURITY_KEY = {KEY!r}
-""")
+{extra}""")
         conf.close()
         thumbor = Path(sys.executable).parent / "thumbor"
         self.process = subprocess.Popen([str(thumbor), "-p", str(self.port), "-i", "127.0.0.1", "-c", conf.name, "-l", "error"],

@@ -50,8 +50,8 @@ int cvips_trim_box(VipsImage *in, int corner, double tolerance, int *found, int 
 /* Filters on 8-bit sRGB / B_W images (alpha, when present, is the last band and left alone unless said). */
 /* Per-band 256-entry lookup tables, lut_bands of them back to back; bands past lut_bands map to themselves. */
 int cvips_maplut(VipsImage *in, VipsImage **out, const unsigned char *luts, int lut_bands);
-/* Mean of each band (count of them). */
-int cvips_band_means(VipsImage *in, double *means, int count);
+/* Minimum and mean of each band (count of them). */
+int cvips_band_stats(VipsImage *in, double *minimums, double *means, int count);
 /* 256 pixel counts per band, band after band. */
 int cvips_histograms(VipsImage *in, int *counts, int bands);
 int cvips_saturation(VipsImage *in, VipsImage **out, double change);
