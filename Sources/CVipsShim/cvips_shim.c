@@ -421,8 +421,13 @@ int cvips_maplut(VipsImage *in, VipsImage **out, const unsigned char *luts, int 
     VipsImage *lut = vips_image_new_from_memory_copy(table, 256 * bands, 256, 1, bands, VIPS_FORMAT_UCHAR);
     g_free(table);
     if (!lut) return -1;
-    int status = vips_maplut(in, out, lut, NULL);
+    VipsImage *mapped = NULL;
+    int status = vips_maplut(in, &mapped, lut, NULL);
     g_object_unref(lut);
+    if (status) return -1;
+    /* The result takes the table's "multiband" interpretation: give it back the image's. */
+    status = vips_copy(mapped, out, "interpretation", vips_image_get_interpretation(in), NULL);
+    g_object_unref(mapped);
     return status;
 }
 

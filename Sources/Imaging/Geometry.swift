@@ -17,7 +17,9 @@ public struct PixelSize: Sendable, Equatable, Hashable, Codable, CustomStringCon
 
 /// A point the crop should keep in view (Thumbor's `FocalPoint`).
 public struct FocalPoint: Sendable, Equatable, Hashable, Codable {
-    public enum Origin: String, Sendable, Codable { case alignment, explicit = "Explicit", detection }
+    public enum Origin: String, Sendable, Codable {
+        case alignment, explicit = "Explicit", detection, extraction = "Original Extraction"
+    }
     public var x: Int, y: Int, width: Int, height: Int
     public var weight: Double
     public var origin: Origin

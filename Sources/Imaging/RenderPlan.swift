@@ -74,9 +74,10 @@ public struct RenderPlan: Sendable {
     public var requestedSize = PixelSize(width: 0, height: 0)
 
     /// `trim` is Thumbor's trim box in displayed coordinates, when the URL asks for trim and it found one.
-    /// `detected` are smart-detection focal points in displayed full-size coordinates.
+    /// `detected` are smart-detection focal points in displayed full-size coordinates; `extracted` are
+    /// `extract_focal()`'s points (source coordinates, like focal()).
     public static func make(request: ThumborRequest, header: ImageHeader, settings: RenderSettings,
-                            trim: PixelRect? = nil, detected: [FocalPoint] = [],
+                            trim: PixelRect? = nil, detected: [FocalPoint] = [], extracted: [FocalPoint] = [],
                             outputFormat requestedFormat: ImageFormat? = nil) throws(PlanError) -> RenderPlan {
         if header.width * header.height > settings.maxPixels || header.width > 1 << 24 || header.height > 1 << 24 {
             throw .sourceTooLarge(width: header.width, height: header.height, limit: settings.maxPixels)
@@ -107,6 +108,7 @@ public struct RenderPlan: Sendable {
             guard case let .focal(left, top, right, bottom) = filter, right - left != 0, bottom - top != 0 else { return nil }
             return FocalPoint.fromSquare(x: left, y: top, width: right - left, height: bottom - top, origin: .explicit)
         }
+        focalPoints += extracted
         // Detected points join the explicit ones (Thumbor appends detector points to focal() ones).
         focalPoints += detected.map { point in
             var scaled = point
@@ -240,7 +242,7 @@ extension ThumborFilter {
     /// Post-transform filters that change pixels or size (the rest set encoder or response options).
     var changesPixels: Bool {
         switch self {
-        case .quality, .format, .maxBytes, .maxAge, .stripEXIF, .stripICC, .watermark, .frame: return false
+        case .quality, .format, .maxBytes, .maxAge, .stripEXIF, .stripICC: return false
         default: return phase == .postTransform
         }
     }

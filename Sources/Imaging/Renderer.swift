@@ -44,16 +44,19 @@ public enum Renderer {
         }
     }
 
+    /// `overlays` are the encoded images `watermark()` and `frame()` name, by URL (already loaded);
+    /// `extracted` are `extract_focal()`'s focal points.
     public static func render(_ bytes: UnsafeRawBufferPointer, request: ThumborRequest, settings: RenderSettings,
                               outputFormat: ImageFormat? = nil, deadline: ContinuousClock.Instant? = nil,
-                              budget: DecodeBudget? = nil) throws(RenderError) -> Rendered {
-        try execute(plan(bytes, request: request, settings: settings, outputFormat: outputFormat), on: bytes, settings: settings,
-                    deadline: deadline, budget: budget)
+                              budget: DecodeBudget? = nil, overlays: [String: [UInt8]] = [:],
+                              extracted: [FocalPoint] = []) throws(RenderError) -> Rendered {
+        try execute(plan(bytes, request: request, settings: settings, outputFormat: outputFormat, extracted: extracted), on: bytes,
+                    settings: settings, deadline: deadline, budget: budget, overlays: overlays)
     }
 
     /// Reads the header (and, for `trim`, the pixels Thumbor's trim looks at) and plans the render.
     public static func plan(_ bytes: UnsafeRawBufferPointer, request: ThumborRequest, settings: RenderSettings,
-                            outputFormat: ImageFormat? = nil) throws(RenderError) -> RenderPlan {
+                            outputFormat: ImageFormat? = nil, extracted: [FocalPoint] = []) throws(RenderError) -> RenderPlan {
         let header = try header(of: bytes)
         var trimBox: PixelRect?
         if let trim = request.trimOption {
@@ -73,7 +76,7 @@ public enum Renderer {
         }
         do {
             return try RenderPlan.make(request: request, header: header, settings: settings, trim: trimBox, detected: detected,
-                                       outputFormat: outputFormat)
+                                       extracted: extracted, outputFormat: outputFormat)
         } catch {
             throw .plan(error)
         }
@@ -138,7 +141,8 @@ public enum Renderer {
 
     /// Runs the plan's steps in order, checking `deadline` between them.
     public static func execute(_ plan: RenderPlan, on bytes: UnsafeRawBufferPointer, settings: RenderSettings,
-                               deadline: ContinuousClock.Instant? = nil, budget: DecodeBudget? = nil) throws(RenderError) -> Rendered {
+                               deadline: ContinuousClock.Instant? = nil, budget: DecodeBudget? = nil,
+                               overlays: [String: [UInt8]] = [:]) throws(RenderError) -> Rendered {
         var image: Image?
         var output: [UInt8] = []
         var decoded = false
@@ -190,7 +194,8 @@ public enum Renderer {
                     let bg = settings.flattenBackground
                     image = try image!.flatten(red: bg.red, green: bg.green, blue: bg.blue)
                 case let .filter(filter):
-                    let context = FilterRenderer.Context(requestedWidth: plan.requestedSize.width, requestedHeight: plan.requestedSize.height)
+                    let context = FilterRenderer.Context(requestedWidth: plan.requestedSize.width, requestedHeight: plan.requestedSize.height,
+                                                         overlays: overlays)
                     image = try FilterRenderer.apply(filter, to: image!, context: context)
                 case let .encode(options):
                     var final = image!

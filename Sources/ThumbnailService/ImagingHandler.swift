@@ -100,6 +100,11 @@ public struct ImagingHandler: Sendable {
         let isHead = request.method == .head
         do {
             let authorised = try authorise(rawPath: rawPath)
+            if request.headers[HTTPField.Name(overlayFetchHeader)!] != nil,
+               authorised.request.filterCalls.contains(where: { $0.name == "watermark" || $0.name == "frame" }) {
+                // A watermark or frame image that itself asks for overlays: refusing ends self-references.
+                throw ServiceError(.badRequest, "an overlay image cannot itself carry watermark() or frame()")
+            }
             let onlyIfCached = request.headers[.cacheControl]?.lowercased().contains("only-if-cached") ?? false
             let variant = authorised.negotiable ? configuration.negotiation.format(accept: request.headers[.accept]) : nil
             var (thumbnail, hit) = try await thumbnail(for: authorised, variant: variant, onlyIfCached: onlyIfCached)
@@ -172,14 +177,26 @@ public struct ImagingHandler: Sendable {
         }
         if cache != nil { ServiceMetrics.cacheMisses.increment() }
         if onlyIfCached { throw ServiceError(.gatewayTimeout, "not cached (only-if-cached)") }
+        let filters = ThumborFilter.parseList(request.filters ?? "", enabled: configuration.render.enabledFilters)
         let limit = Duration.milliseconds(Int64(configuration.requestDeadline * 1000))
         let deadline = ContinuousClock.now + limit
         let coalescingKey = configuration.coalesce ? Self.cacheKey(rawPath: authorised.rawPath, variant: variant) : UUID().uuidString
         let thumbnail = try await withDeadline(limit) {
             try await renders.run(coalescingKey) {
                 try await admission.admit {
+                    var request = request
+                    var extracted: [FocalPoint] = []
+                    if filters.contains(.extractFocal), let found = ExtractFocal.resolve(image: request.image) {
+                        request.image = found.image
+                        if let problem = loader.validate(request.imageURL) { throw problem }
+                        let c = found.crop
+                        extracted = [FocalPoint.fromSquare(x: c.left, y: c.top, width: c.right - c.left, height: c.bottom - c.top,
+                                                           origin: .extraction)]
+                    }
                     let source = try await loader.load(request.imageURL)
-                    let thumbnail = try await render(request, source: source, outputFormat: variant, deadline: deadline)
+                    let overlays = try await loadOverlays(filters)
+                    let thumbnail = try await render(request, source: source, outputFormat: variant, deadline: deadline,
+                                                     overlays: overlays, extracted: extracted)
                     ServiceMetrics.renders.increment()
                     if let cache, let address {
                         cache.put(address, contentType: thumbnail.contentType, origin: authorised.rawPath, body: thumbnail.body,
@@ -193,15 +210,48 @@ public struct ImagingHandler: Sendable {
         return (thumbnail, false)
     }
 
+    /// The images `watermark()` and `frame()` name, loaded through the same loader and allow-list as
+    /// sources. A URL that is not allowed, cannot be loaded or is not an image is the client's error.
+    func loadOverlays(_ filters: [ThumborFilter]) async throws(ServiceError) -> [String: [UInt8]] {
+        var overlays: [String: [UInt8]] = [:]
+        for filter in filters {
+            let url: String
+            switch filter {
+            case let .watermark(u, _, _, _, _, _): url = u
+            case let .frame(u): url = u
+            default: continue
+            }
+            guard overlays[url] == nil else { continue }
+            let name = filter.name
+            if let problem = loader.validate(url) {
+                throw ServiceError(.badRequest, "\(name) image not allowed: \(problem.message)")
+            }
+            var bytes: ByteBuffer
+            do {
+                bytes = try await loader.loadOverlay(url)
+            } catch {
+                throw ServiceError(error.status == .tooManyRequests ? .tooManyRequests : .badRequest,
+                                   "\(name) image could not be loaded: \(error.message)", detail: error.detail)
+            }
+            let array = bytes.readBytes(length: bytes.readableBytes) ?? []
+            guard array.withUnsafeBytes({ Image.loaderName(for: $0) }) != nil else {
+                throw ServiceError(.badRequest, "\(name) image is not an image Pinhole can read")
+            }
+            overlays[url] = array
+        }
+        return overlays
+    }
+
     func render(_ request: ThumborRequest, source: ByteBuffer, outputFormat: ImageFormat? = nil,
-                deadline: ContinuousClock.Instant? = nil) async throws -> Thumbnail {
+                deadline: ContinuousClock.Instant? = nil, overlays: [String: [UInt8]] = [:],
+                extracted: [FocalPoint] = []) async throws -> Thumbnail {
         let settings = configuration.render
         let budget = decodeBudget
         let outcome: Result<Rendered, RenderError> = try await pool.run {
             source.withUnsafeReadableBytes { bytes in
                 Result { () throws(RenderError) in
                     try Renderer.render(bytes, request: request, settings: settings, outputFormat: outputFormat, deadline: deadline,
-                                        budget: budget)
+                                        budget: budget, overlays: overlays, extracted: extracted)
                 }
             }
         }

@@ -31,3 +31,15 @@ struct ThumborFilterTests {
         #expect(ThumborFilter.builtinNames.count == 30)
     }
 }
+
+@Suite("extract_focal: the crop of a nested Thumbor URL")
+struct ExtractFocalTests {
+    @Test func nestedURLs() {
+        let found = ExtractFocal.resolve(image: "localhost:8888/unsafe/1800x100:2500x700/photo.jpg")
+        #expect(found?.image == "photo.jpg" && found?.crop == CropBox(left: 1800, top: 100, right: 2500, bottom: 700))
+        let twice = ExtractFocal.resolve(image: "http://a.example/unsafe/fit-in/300x300/b.example/unsafe/1x2:3x4/img.png")
+        #expect(twice?.image == "img.png" && twice?.crop == CropBox(left: 1, top: 2, right: 3, bottom: 4))
+        #expect(ExtractFocal.resolve(image: "localhost:8888/300x200/photo.jpg") == nil)     // neither signed nor unsafe
+        #expect(ExtractFocal.resolve(image: "photo.jpg") == nil)
+    }
+}

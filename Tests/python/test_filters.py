@@ -13,7 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import image_format, image_size, mean_difference, sign
+from conftest import PinholeServer, image_format, image_size, mean_difference, sign
 
 PHOTO = "photo-eveningglow-2560x1600.jpg"
 SECOND = "photo-kite-2560x1600.jpg"
@@ -232,3 +232,139 @@ def test_absurd_arguments_are_cheap_and_harmless(pinhole, filters):
     response = pinhole.get(signed(f"fit-in/200x200/filters:{filters}/{PHOTO}"))
     assert response.status_code == 200, (filters, response.text[:200])
     assert response.elapsed.total_seconds() < 5, filters
+
+
+# Overlays and extract_focal, against Thumbor on a directory holding a photo, a watermark and a nine-patch frame.
+
+@pytest.fixture(scope="module")
+def overlay_root(tmp_path_factory):
+    from conftest import CORPUS
+    root = tmp_path_factory.mktemp("overlays")
+    (root / PHOTO).write_bytes((CORPUS / PHOTO).read_bytes())   # a copy: symlinks out of the root are refused
+    mark = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
+    for x in range(200):
+        for y in range(100):
+            if (x // 20 + y // 20) % 2 == 0:
+                mark.putpixel((x, y), (255, 40, 40, 200))
+    mark.save(root / "mark.png")
+    # A 20x20 nine-patch: a 5-px blue border around a transparent middle; stretch marks over columns and
+    # rows 8..11 (top and left edges), content insets 3 px (bottom and right edges).
+    frame = Image.new("RGBA", (22, 22), (0, 0, 0, 0))
+    for x in range(1, 21):
+        for y in range(1, 21):
+            if x <= 5 or x >= 16 or y <= 5 or y >= 16:
+                frame.putpixel((x, y), (20, 60, 220, 255))
+    for i in range(9, 13):
+        frame.putpixel((i, 0), (0, 0, 0, 255))
+        frame.putpixel((0, i), (0, 0, 0, 255))
+    for i in range(4, 18):
+        frame.putpixel((i, 21), (0, 0, 0, 255))
+        frame.putpixel((21, i), (0, 0, 0, 255))
+    frame.save(root / "frame.png")
+    (root / "not-an-image.png").write_bytes(b"plain text, not a picture")
+    return root
+
+
+@pytest.fixture(scope="module")
+def overlay_servers(overlay_root):
+    from conftest import ThumborServer
+    thumbor = ThumborServer(root=overlay_root)
+    pinhole = PinholeServer(file_root=str(overlay_root))
+    yield pinhole, thumbor
+    pinhole.stop()
+    thumbor.stop()
+
+
+@pytest.mark.parametrize("filters", [
+    "watermark(mark.png,10,20,0)", "watermark(mark.png,-10,-20,50)", "watermark(mark.png,center,center,30)",
+    "watermark(mark.png,10p,-20p,0)", "watermark(mark.png,repeat,10,40)", "watermark(mark.png,repeat,repeat,60)",
+    "watermark(mark.png,0,0,0,50,none)", "watermark(mark.png,center,center,0,none,80)", "watermark(mark.png,5,5,100)",
+])
+def test_watermark_matches_thumbor(overlay_servers, filters):
+    pinhole, thumbor = overlay_servers
+    base_ours, base_theirs = fetch_pair(pinhole, thumbor, f"fit-in/400x400/{PHOTO}")
+    baseline = mean_difference(base_ours.content, base_theirs.content)
+    ours, theirs = fetch_pair(pinhole, thumbor, f"fit-in/400x400/filters:{filters}/{PHOTO}")
+    assert image_size(ours.content) == image_size(theirs.content)
+    difference = mean_difference(ours.content, theirs.content)
+    print(f"\nDIFF {filters}: {difference:.2f} (baseline {baseline:.2f})")
+    # Same placement and transparency; the overlay's own resampling and compositing round differently.
+    assert difference <= baseline + 1.5, (filters, difference, baseline)
+    if not filters.endswith(",100)"):
+        assert mean_difference(base_ours.content, ours.content) > 0.5   # the watermark is there
+
+
+def test_frame_is_a_nine_patch(overlay_servers):
+    """Not compared with Thumbor: 7.8.0's _nine_patch.c reads the image mode through a wrong cast
+    (`(char *)PyUnicode_AsUTF8String(...)`, a PyObject taken for text), so its stride, alpha index and
+    padding are garbage (it finds insets (0, 0, 3, 1) on this frame). Pinhole follows the nine-patch format:
+    the image padded by the content insets, the frame stretched around it (README: differences)."""
+    pinhole, _ = overlay_servers
+    response = pinhole.get(signed(f"fit-in/300x300/filters:frame(frame.png)/{PHOTO}"))
+    assert response.status_code == 200, response.text
+    assert image_size(response.content) == (306, 194)        # 300x188 + 3-px content insets on every side
+    plain = pinhole.get(signed(f"fit-in/300x300/{PHOTO}")).content
+    with Image.open(io.BytesIO(response.content)) as framed, Image.open(io.BytesIO(plain)) as original:
+        framed, original = framed.convert("RGB"), original.convert("RGB")
+        for x, y in [(1, 100), (304, 100), (150, 1), (150, 192), (2, 2)]:
+            r, g, b = framed.getpixel((x, y))
+            assert b > 150 and r < 80, (x, y, (r, g, b))      # the blue border all round, corners too
+        # Inside the 5-px border the photo shows through the frame's transparent middle.
+        inner = framed.crop((8, 8, 298, 186))
+        assert mean_difference(_png(inner), _png(original.crop((5, 5, 295, 183)))) < 3
+
+
+def _png(image):
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_extract_focal(overlay_servers):
+    """Not compared with Thumbor: 7.8.0 parses the re-quoted image URL, where the crop's `:` is `%3A`, so
+    its extract_focal never finds a crop and it loads the outer URL as a file (404 here). Pinhole renders the
+    inner image with the inner crop as focal point (README: differences)."""
+    pinhole, thumbor = overlay_servers
+    inner = f"localhost:8888/unsafe/1800x100:2500x700/{PHOTO}"
+    assert thumbor.get(signed(f"100x300/filters:extract_focal()/{inner}")).status_code != 200
+    response = pinhole.get(signed(f"100x300/filters:extract_focal()/{inner}"))
+    assert response.status_code == 200, response.text
+    assert image_size(response.content) == (100, 300)
+    meta = pinhole.get(signed(f"meta/100x300/filters:extract_focal()/{inner}")).json()["thumbor"]
+    assert meta["focal_points"][0]["origin"] == "Original Extraction"
+    assert (meta["focal_points"][0]["x"], meta["focal_points"][0]["y"]) == (2150, 400)
+    crop = next(op for op in meta["operations"] if op["type"] == "crop")
+    assert crop["left"] <= 2150 <= crop["right"] and abs(crop["right"] - crop["left"] - 533) <= 1
+    # Same picture as a focal() on the same box.
+    focal = pinhole.get(signed(f"100x300/filters:focal(1800x100:2500x700)/{PHOTO}"))
+    assert response.content == focal.content
+
+
+@pytest.mark.parametrize("filters,status", [
+    ("watermark(not-an-image.png,0,0,0)", 400),
+    ("watermark(missing.png,0,0,0)", 400),
+    ("watermark(http%3A%2F%2Fevil.example%2Fw.png,0,0,0)", 400),
+    ("frame(not-an-image.png)", 400),
+])
+def test_bad_overlays_are_client_errors(overlay_servers, filters, status):
+    pinhole, _ = overlay_servers
+    response = pinhole.get(signed(f"fit-in/200x200/filters:{filters}/{PHOTO}"))
+    assert response.status_code == status, response.text
+    assert "image" in response.text
+    assert pinhole.get(signed(f"fit-in/200x200/{PHOTO}")).status_code == 200   # still serving
+
+
+def test_watermark_pointing_at_itself_is_refused(origin):
+    """A watermark whose URL is this very thumbnail (served by the same Pinhole over HTTP) must not recurse."""
+    server = PinholeServer(loader="file_then_http", allowed_hosts="127.0.0.1", request_deadline="10")
+    try:
+        host = f"127.0.0.1:{server.port}"
+        inner_path = f"fit-in/100x100/filters:watermark(http://{host}/SELF,0,0,0)/{PHOTO}"
+        # Sign the outer URL whose watermark points at a URL carrying a watermark itself.
+        self_url = signed(inner_path).lstrip("/")
+        watermark_url = requests.utils.quote(f"http://{host}/{self_url}", safe="")
+        response = server.get(signed(f"fit-in/100x100/filters:watermark({watermark_url},0,0,0)/{PHOTO}"))
+        assert response.status_code == 400
+        assert response.elapsed.total_seconds() < 5
+    finally:
+        server.stop()

@@ -11,6 +11,8 @@ enum FilterRenderer {
         /// Thumbor's `context.request.width/height` after clamping and `no_upscale` (0 = not given).
         var requestedWidth: Int
         var requestedHeight: Int
+        /// Encoded overlay images by URL (`watermark`, `frame`), loaded by the service beforehand.
+        var overlays: [String: [UInt8]] = [:]
     }
 
     /// Blur radius cap (Thumbor's MAX_RADIUS) — also what keeps a blur(1000000) cheap.
@@ -89,10 +91,21 @@ enum FilterRenderer {
             guard nw >= 1, nh >= 1 else { return image }
             // PIL's resize truncates float sizes.
             return try exactResize(image, width: Int(nw), height: Int(nh))
-        case .quality, .format, .maxBytes, .maxAge, .stripEXIF, .stripICC, .noUpscale, .stretch, .focal, .extractFocal,
-             .watermark, .frame:
+        case let .watermark(url, x, y, alpha, widthRatio, heightRatio):
+            guard let bytes = context.overlays[url] else { return image }
+            return try Watermark(x: x, y: y, alpha: alpha, widthRatio: widthRatio, heightRatio: heightRatio)
+                .apply(to: image, overlay: try overlayImage(bytes))
+        case let .frame(url):
+            guard let bytes = context.overlays[url] else { return image }
+            return try NinePatch.frame(image, with: try overlayImage(bytes))
+        case .quality, .format, .maxBytes, .maxAge, .stripEXIF, .stripICC, .noUpscale, .stretch, .focal, .extractFocal:
             return image   // handled by the plan, the encoder, the response or the handler
         }
+    }
+
+    /// An overlay decoded to 8-bit sRGB with alpha.
+    static func overlayImage(_ bytes: [UInt8]) throws -> Image {
+        try Image.open(bytes, sequential: false, failOn: .error).toSRGB(keepGray: false).withAlpha().copyToMemory()
     }
 
     /// Thumbor's `generate_1d_matrix`: a Gaussian of `sigma` sampled over ±radius (normalised when applied).

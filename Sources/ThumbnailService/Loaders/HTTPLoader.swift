@@ -62,6 +62,14 @@ public struct HTTPLoader: ImageLoader {
     }
 
     public func load(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
+        try await fetch(imageURL, overlay: false)
+    }
+
+    public func loadOverlay(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
+        try await fetch(imageURL, overlay: true)
+    }
+
+    func fetch(_ imageURL: String, overlay: Bool) async throws(ServiceError) -> ByteBuffer {
         var url = Self.fetchURL(for: imageURL)
         let deadline = NIODeadline.now() + .milliseconds(Int64(settings.requestTimeout * 1000))
         for _ in 0...settings.maxRedirects {
@@ -69,6 +77,7 @@ public struct HTTPLoader: ImageLoader {
             var request = HTTPClientRequest(url: url)
             request.headers.add(name: "User-Agent", value: settings.userAgent)
             request.headers.add(name: "Accept", value: "image/*;q=0.9,*/*;q=0.1")
+            if overlay { request.headers.add(name: overlayFetchHeader, value: "1") }
             let response: HTTPClientResponse
             do {
                 response = try await client.execute(request, deadline: deadline)
@@ -139,5 +148,10 @@ public struct FileThenHTTPLoader: ImageLoader {
     public func load(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
         if file.resolve(imageURL) != nil { return try await file.load(imageURL) }
         return try await http.load(imageURL)
+    }
+
+    public func loadOverlay(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
+        if file.resolve(imageURL) != nil { return try await file.load(imageURL) }
+        return try await http.loadOverlay(imageURL)
     }
 }

@@ -15,11 +15,19 @@ public struct SourceCachingLoader: ImageLoader {
     public func validate(_ imageURL: String) -> ServiceError? { inner.validate(imageURL) }
 
     public func load(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
+        try await load(imageURL, overlay: false)
+    }
+
+    public func loadOverlay(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
+        try await load(imageURL, overlay: true)
+    }
+
+    func load(_ imageURL: String, overlay: Bool) async throws(ServiceError) -> ByteBuffer {
         let group = ComponentKey.of(imageURL: imageURL)
         if let entry = cache.get(group: group, key: imageURL) { return entry.body }
         do {
             return try await fetches.run(imageURL) {
-                let bytes = try await inner.load(imageURL)
+                let bytes = overlay ? try await inner.loadOverlay(imageURL) : try await inner.load(imageURL)
                 ServiceMetrics.sourceFetches.increment()
                 cache.put(group: group, key: imageURL, contentType: "application/octet-stream", origin: imageURL, body: bytes)
                 return bytes
