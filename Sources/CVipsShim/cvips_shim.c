@@ -878,3 +878,33 @@ int cvips_attention_centre(VipsImage *in, int *x, int *y) {
     if (crop) g_object_unref(crop);
     return status;
 }
+
+int cvips_page_height(VipsImage *in) {
+    int height = vips_image_get_page_height(in);
+    return height > 0 ? height : vips_image_get_height(in);
+}
+
+int cvips_join_frames(VipsImage **frames, int count, VipsImage *source, VipsImage **out) {
+    /* Frames stacked top to bottom, with the source's animation metadata: page height, per-frame delays
+       (ms), loop count. gifsave and webpsave write such an image as an animation. */
+    VipsImage *joined = NULL;
+    if (vips_arrayjoin(frames, &joined, count, "across", 1, NULL)) return -1;
+    VipsImage *copy = NULL;
+    if (vips_copy(joined, &copy, NULL)) { g_object_unref(joined); return -1; }
+    g_object_unref(joined);
+    vips_image_set_int(copy, VIPS_META_PAGE_HEIGHT, vips_image_get_height(frames[0]));
+    vips_image_set_int(copy, VIPS_META_N_PAGES, count);
+    int *delays = NULL, delay_count = 0;
+    if (vips_image_get_typeof(source, "delay") && vips_image_get_array_int(source, "delay", &delays, &delay_count) == 0) {
+        int *kept = g_malloc(sizeof(int) * count);
+        for (int i = 0; i < count; i++) kept[i] = i < delay_count ? delays[i] : 100;
+        vips_image_set_array_int(copy, "delay", kept, count);
+        g_free(kept);
+    }
+    int loop = 0;
+    if (vips_image_get_typeof(source, "loop") && vips_image_get_int(source, "loop", &loop) == 0) {
+        vips_image_set_int(copy, "loop", loop);
+    }
+    *out = copy;
+    return 0;
+}

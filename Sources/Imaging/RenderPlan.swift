@@ -70,6 +70,8 @@ public struct RenderPlan: Sendable {
     public var maxBytes: Int?
     /// `max_age(s)`: the response's Cache-Control max-age instead of the configured one.
     public var maxAge: Int?
+    /// Frames rendered: the source's pages for an animation written as GIF or WebP, else 1.
+    public var animationFrames = 1
     /// The requested size after clamping and `no_upscale` (0 = not given), which `fill` and `upscale` use.
     public var requestedSize = PixelSize(width: 0, height: 0)
 
@@ -220,6 +222,19 @@ public struct RenderPlan: Sendable {
             }
         }
         plan.requestedSize = PixelSize(width: request.width.pixels ?? 0, height: request.height.pixels ?? 0)
+        // fill() and upscale() draw at the requested size: it is bound by the pixel limit like any output.
+        if filters.contains(where: { if case .fill = $0 { return true }; return $0 == .upscale }),
+           plan.requestedSize.width * plan.requestedSize.height > settings.maxPixels {
+            throw .outputTooLarge(width: plan.requestedSize.width, height: plan.requestedSize.height, limit: settings.maxPixels)
+        }
+        // Animations stay animated when the output format can carry them and every frame fits the limits.
+        if settings.keepAnimation, header.pages > 1, format == .gif || format == .webp,
+           header.pages <= settings.maxAnimationFrames, header.pages * header.width * header.height <= settings.maxPixels,
+           header.format == .gif || header.format == .webp {
+            plan.animationFrames = header.pages
+            // Frames are decoded whole, one at a time: no JPEG shrink-on-load to account for.
+            if case .decodeJPEG = plan.steps.first { plan.animationFrames = 1 }
+        }
         return plan
     }
 

@@ -25,6 +25,10 @@ public struct RenderSettings: Sendable, Equatable {
     public var progressiveJPEG: Bool = true
     /// Background for flattening transparency into formats without alpha (JPEG).
     public var flattenBackground: (red: Double, green: Double, blue: Double) = (255, 255, 255)
+    /// Animated GIF/WebP sources keep every frame when written as GIF or WebP (off: the first frame).
+    public var keepAnimation: Bool = true
+    /// Animations with more frames than this are rendered from their first frame only.
+    public var maxAnimationFrames: Int = 500
     /// AUTO_PNG_TO_JPG: PNG sources without any transparent pixel are written as JPEG.
     public var autoPNGToJPG: Bool = false
     /// How `smart` finds the subject (Thumbor without OpenCV detectors: not at all, alignment only).
@@ -42,6 +46,7 @@ public struct RenderSettings: Sendable, Equatable {
             && a.jxlQuality == b.jxlQuality && a.pngCompression == b.pngCompression
             && a.progressiveJPEG == b.progressiveJPEG && a.flattenBackground == b.flattenBackground
             && a.enabledFilters == b.enabledFilters && a.smartDetector == b.smartDetector && a.autoPNGToJPG == b.autoPNGToJPG
+            && a.keepAnimation == b.keepAnimation && a.maxAnimationFrames == b.maxAnimationFrames
     }
 
     /// The encoder for an output format.

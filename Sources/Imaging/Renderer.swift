@@ -155,6 +155,26 @@ public enum Renderer {
             held = 0
         }
         do {
+            if plan.animationFrames > 1 {
+                // Every frame goes through the same steps, then the frames are joined back with their timing.
+                let all = try Image.open(bytes, options: "n=\(plan.animationFrames)", sequential: false, failOn: .error)
+                var frames: [Image] = []
+                for frame in try all.frames() {
+                    if let deadline, ContinuousClock.now > deadline { throw RenderError.deadlineExceeded }
+                    var current = frame
+                    for step in plan.steps {
+                        switch step {
+                        case .load, .decodeJPEG, .encode: continue
+                        default: current = try transform(current, step, plan: plan, settings: settings, overlays: overlays)
+                        }
+                    }
+                    frames.append(current)
+                }
+                decodeFinished()
+                guard case let .encode(options) = plan.steps.last else { throw RenderError.processing(VipsError(operation: "plan", message: "no encoder")) }
+                output = try Image.animation(frames: frames, timingFrom: all).encoded(options)
+                return Rendered(bytes: output, format: plan.outputFormat, plan: plan)
+            }
             for step in plan.steps {
                 if let deadline, ContinuousClock.now > deadline { throw RenderError.deadlineExceeded }
                 switch step {
@@ -163,40 +183,6 @@ public enum Renderer {
                     image = try Image.open(bytes, options: options, sequential: true, failOn: .error)
                 case let .decodeJPEG(eighths, fastDCT):
                     image = try Image.decodeJPEG(bytes, eighths: eighths, fastDCT: fastDCT)
-                case let .crop(rect):
-                    image = try image!.crop(left: rect.left, top: rect.top, width: rect.width, height: rect.height)
-                case let .resize(size):
-                    let current = image!
-                    var resized = try current.resize(horizontal: Double(size.width) / Double(current.width),
-                                                     vertical: Double(size.height) / Double(current.height))
-                    if resized.width != size.width || resized.height != size.height {
-                        // libvips rounds its output size; land on Thumbor's size exactly.
-                        if resized.width > size.width || resized.height > size.height {
-                            resized = try resized.crop(left: 0, top: 0, width: min(resized.width, size.width),
-                                                       height: min(resized.height, size.height))
-                        }
-                        resized = try resized.embed(x: 0, y: 0, width: size.width, height: size.height)
-                    }
-                    image = resized
-                case let .toSRGB(keepGray):
-                    // Everything before this point streams through the decoder; from here the image is
-                    // thumbnail-sized, so render it to memory once (rotations and flips read it randomly).
-                    image = try image!.toSRGB(keepGray: keepGray).copyToMemory()
-                    decodeFinished()
-                case .premultipliedToSRGB:
-                    image = try image!.copyToMemory().premultipliedLinearToSRGB().copyToMemory()
-                    decodeFinished()
-                case let .autoOrient(exif):
-                    image = try image!.orient(exif: exif)
-                case let .flip(horizontal):
-                    image = try image!.flip(horizontal: horizontal)
-                case .flatten:
-                    let bg = settings.flattenBackground
-                    image = try image!.flatten(red: bg.red, green: bg.green, blue: bg.blue)
-                case let .filter(filter):
-                    let context = FilterRenderer.Context(requestedWidth: plan.requestedSize.width, requestedHeight: plan.requestedSize.height,
-                                                         overlays: overlays)
-                    image = try FilterRenderer.apply(filter, to: image!, context: context)
                 case let .encode(options):
                     var final = image!
                     if final.colourBands < final.bands && !options.format.carriesAlpha {
@@ -205,6 +191,11 @@ public enum Renderer {
                         final = try final.flatten(red: bg.red, green: bg.green, blue: bg.blue)
                     }
                     output = try encode(final, options, maxBytes: plan.maxBytes)
+                case .toSRGB, .premultipliedToSRGB:
+                    image = try transform(image!, step, plan: plan, settings: settings, overlays: overlays)
+                    decodeFinished()
+                default:
+                    image = try transform(image!, step, plan: plan, settings: settings, overlays: overlays)
                 }
             }
         } catch let error as VipsError {
@@ -216,6 +207,46 @@ public enum Renderer {
             throw .processing(VipsError(operation: "render", message: "\(error)"))
         }
         return Rendered(bytes: output, format: plan.outputFormat, plan: plan)
+    }
+
+    /// One pixel step of a plan (everything but loading and encoding).
+    static func transform(_ image: Image, _ step: RenderStep, plan: RenderPlan, settings: RenderSettings,
+                          overlays: [String: [UInt8]]) throws -> Image {
+        switch step {
+        case let .crop(rect):
+            return try image.crop(left: rect.left, top: rect.top, width: rect.width, height: rect.height)
+        case let .resize(size):
+            var resized = try image.resize(horizontal: Double(size.width) / Double(image.width),
+                                           vertical: Double(size.height) / Double(image.height))
+            if resized.width != size.width || resized.height != size.height {
+                // libvips rounds its output size; land on Thumbor's size exactly.
+                if resized.width > size.width || resized.height > size.height {
+                    resized = try resized.crop(left: 0, top: 0, width: min(resized.width, size.width),
+                                               height: min(resized.height, size.height))
+                }
+                resized = try resized.embed(x: 0, y: 0, width: size.width, height: size.height)
+            }
+            return resized
+        case let .toSRGB(keepGray):
+            // Everything before this point streams through the decoder; from here the image is
+            // thumbnail-sized, so render it to memory once (rotations and flips read it randomly).
+            return try image.toSRGB(keepGray: keepGray).copyToMemory()
+        case .premultipliedToSRGB:
+            return try image.copyToMemory().premultipliedLinearToSRGB().copyToMemory()
+        case let .autoOrient(exif):
+            return try image.orient(exif: exif)
+        case let .flip(horizontal):
+            return try image.flip(horizontal: horizontal)
+        case .flatten:
+            let bg = settings.flattenBackground
+            return try image.flatten(red: bg.red, green: bg.green, blue: bg.blue)
+        case let .filter(filter):
+            let context = FilterRenderer.Context(requestedWidth: plan.requestedSize.width, requestedHeight: plan.requestedSize.height,
+                                                 overlays: overlays)
+            return try FilterRenderer.apply(filter, to: image, context: context)
+        case .load, .decodeJPEG, .encode:
+            return image
+        }
     }
 
     /// Encodes; with `max_bytes` (JPEG and WebP), Thumbor's search: quality × 0.75 until the output fits

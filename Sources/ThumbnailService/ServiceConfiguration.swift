@@ -113,6 +113,8 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.max_age", "MAX_AGE", "Cache-Control max-age in seconds (0 = none)"),
         ("thumbnails.auto_webp", "AUTO_WEBP", "WebP for browsers whose Accept lists image/webp (q > 0)"),
         ("thumbnails.auto_avif", "AUTO_AVIF", "AVIF for browsers whose Accept lists image/avif (q > 0)"),
+        ("thumbnails.keep_animation", "ALLOW_ANIMATED_GIFS", "animated GIF/WebP stay animated (off: first frame)"),
+        ("thumbnails.max_animation_frames", "-", "animations with more frames render from their first frame"),
         ("thumbnails.auto_png_to_jpg", "AUTO_PNG_TO_JPG", "PNG sources without transparency come out as JPEG"),
         ("thumbnails.meta_callback_name", "META_CALLBACK_NAME", "JSONP callback wrapping every /meta answer"),
         ("thumbnails.filters", "FILTERS", "filters a URL may use (default: all 30 built-in ones)"),
@@ -199,6 +201,8 @@ extension ServiceConfiguration {
         negotiation.autoWebP = try r.bool("auto_webp") ?? negotiation.autoWebP
         negotiation.autoAVIF = try r.bool("auto_avif") ?? negotiation.autoAVIF
         render.autoPNGToJPG = try r.bool("auto_png_to_jpg") ?? render.autoPNGToJPG
+        render.keepAnimation = try r.bool("keep_animation") ?? render.keepAnimation
+        render.maxAnimationFrames = try r.int("max_animation_frames", in: 1...10_000) ?? render.maxAnimationFrames
         metaCallbackName = try r.string("meta_callback_name") ?? metaCallbackName
         if !metaCallbackName.isEmpty, !JSONPCallback.isValid(metaCallbackName) {
             throw ConfigurationError(key: "thumbnails.meta_callback_name", problem: "'\(metaCallbackName)' is not a JavaScript identifier path")

@@ -246,6 +246,27 @@ public final class Image {
         return (Int(x), Int(y))
     }
 
+    // MARK: Animation
+
+    /// Height of one frame (the whole height for single-frame images).
+    public var pageHeight: Int { Int(cvips_page_height(pointer)) }
+
+    /// Frames (each `pageHeight` tall) of an image opened with all its pages.
+    public func frames() throws -> [Image] {
+        let height = pageHeight
+        return try (0..<(self.height / max(height, 1))).map { try crop(left: 0, top: $0 * height, width: width, height: height) }
+    }
+
+    /// Frames stacked into one animated image with `source`'s delays and loop count.
+    public static func animation(frames: [Image], timingFrom source: Image) throws -> Image {
+        var pointers: [UnsafeMutablePointer<VipsImage>?] = frames.map { $0.pointer }
+        var out: UnsafeMutablePointer<VipsImage>?
+        guard cvips_join_frames(&pointers, Int32(frames.count), source.pointer, &out) == 0, let out else {
+            throw VipsError(operation: "arrayjoin", message: VipsRuntime.takeErrorMessage())
+        }
+        return Image(out, source: nil)
+    }
+
     // MARK: Filters (8-bit sRGB or B_W, alpha last)
 
     /// Number of bands that are colour (alpha excluded).

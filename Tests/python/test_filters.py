@@ -368,3 +368,11 @@ def test_watermark_pointing_at_itself_is_refused(origin):
         assert response.elapsed.total_seconds() < 5
     finally:
         server.stop()
+
+
+def test_fill_and_upscale_respect_the_pixel_limit(pinhole):
+    # fill() draws a canvas of the requested size: 16000x16000 would be 768 MB of pixels.
+    for filters in ["fill(red)", "upscale()"]:
+        response = pinhole.get(signed(f"fit-in/16000x16000/filters:{filters}/{PHOTO}"))
+        assert response.status_code == 400 and "pixel limit" in response.text, (filters, response.text)
+        assert response.elapsed.total_seconds() < 2

@@ -139,3 +139,46 @@ def test_meta_callback_name_from_configuration():
         assert response.text.startswith("thumbor_meta({") and response.headers["Content-Type"].startswith("text/javascript")
     finally:
         server.stop()
+
+
+# Animation
+
+def frames_of(body):
+    with Image.open(io.BytesIO(body)) as image:
+        count = getattr(image, "n_frames", 1)
+        durations = []
+        for i in range(count):
+            image.seek(i)
+            durations.append(image.info.get("duration"))
+        return image.format, image.size, count, durations, image.info.get("loop")
+
+
+def test_animated_gif_stays_animated_like_thumbor(pinhole, thumbor):
+    for path in ["fit-in/160x160/anim-320x200.gif", "100x100/anim-320x200.gif", "-120x80/filters:grayscale()/anim-320x200.gif"]:
+        ours, theirs = pinhole.get(sign(path)), thumbor.get(sign(path))
+        assert ours.status_code == theirs.status_code == 200, (path, ours.text[:100])
+        mine, reference = frames_of(ours.content), frames_of(theirs.content)
+        assert mine[:3] == reference[:3], (path, mine, reference)   # format, size, frame count
+        assert mine[3] == [200, 200, 200]   # delays kept (Thumbor 7.8.0's PIL engine drops them: README)
+    # Frames differ from each other (not one frame repeated).
+    with Image.open(io.BytesIO(pinhole.get(sign("fit-in/160x160/anim-320x200.gif")).content)) as image:
+        image.seek(0); first = image.convert("RGB").tobytes()
+        image.seek(2); last = image.convert("RGB").tobytes()
+        assert first != last
+
+
+def test_animated_gif_to_webp_keeps_animation(pinhole):
+    body = pinhole.get(sign("fit-in/160x160/filters:format(webp)/anim-320x200.gif")).content
+    fmt, size, count, _, _ = frames_of(body)
+    assert (fmt, size, count) == ("WEBP", (160, 100), 3)
+
+
+def test_first_frame_when_configured_or_for_jpeg(pinhole):
+    jpeg = pinhole.get(sign("fit-in/160x160/filters:format(jpeg)/anim-320x200.gif")).content
+    assert frames_of(jpeg)[:3] == ("JPEG", (160, 100), 1)
+    server = PinholeServer(keep_animation="false")
+    try:
+        single = server.get(sign("fit-in/160x160/anim-320x200.gif")).content
+        assert frames_of(single)[:3] == ("GIF", (160, 100), 1)
+    finally:
+        server.stop()

@@ -77,6 +77,11 @@ int cvips_attention_centre(VipsImage *in, int *x, int *y);
 /* Where the picture's chroma departs most from its mean chroma (blurred): a colourful subject. */
 int cvips_colour_rarity_centre(VipsImage *in, int *x, int *y);
 
+/* Animation: frame height of a multi-page image (its height when single), and frames joined back into
+   one animated image carrying the source's delays and loop count. */
+int cvips_page_height(VipsImage *in);
+int cvips_join_frames(VipsImage **frames, int count, VipsImage *source, VipsImage **out);
+
 /* Savers: output buffer is g_malloc'd; free with g_free. */
 int cvips_jpegsave(VipsImage *in, int quality, int progressive, void **buf, size_t *len);
 int cvips_pngsave(VipsImage *in, int compression, void **buf, size_t *len);
