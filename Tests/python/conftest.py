@@ -144,6 +144,17 @@ SECURITY_KEY = {KEY!r}
         self.process.wait(10)
 
 
+@contextlib.contextmanager
+def servers_on(root, **settings):
+    """A Pinhole and a Thumbor, both reading files from `root`, stopped after."""
+    pinhole, thumbor = PinholeServer(file_root=str(root), **settings), ThumborServer(root=root)
+    try:
+        yield pinhole, thumbor
+    finally:
+        pinhole.stop()
+        thumbor.stop()
+
+
 def image_size(body):
     with Image.open(io.BytesIO(body)) as img:
         return img.size

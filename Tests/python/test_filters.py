@@ -267,12 +267,9 @@ def overlay_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def overlay_servers(overlay_root):
-    from conftest import ThumborServer
-    thumbor = ThumborServer(root=overlay_root)
-    pinhole = PinholeServer(file_root=str(overlay_root))
-    yield pinhole, thumbor
-    pinhole.stop()
-    thumbor.stop()
+    from conftest import servers_on
+    with servers_on(overlay_root) as pair:
+        yield pair
 
 
 @pytest.mark.parametrize("filters", [

@@ -4,7 +4,7 @@ import random
 import pytest
 from PIL import Image
 
-from conftest import CORPUS, PHOTOS, PinholeServer, ThumborServer, image_size, mean_difference, sign
+from conftest import CORPUS, PHOTOS, image_size, mean_difference, servers_on, sign
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +39,8 @@ def trim_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def servers(trim_root):
-    pinhole, thumbor = PinholeServer(file_root=str(trim_root)), ThumborServer(root=trim_root)
-    yield pinhole, thumbor
-    pinhole.stop()
-    thumbor.stop()
+    with servers_on(trim_root) as pair:
+        yield pair
 
 
 @pytest.mark.parametrize("path", [
