@@ -597,29 +597,6 @@ int cvips_composite_over(VipsImage *base, VipsImage *overlay, VipsImage **out, i
 
 int cvips_colour_bands_count(VipsImage *in) { return cvips_colour_bands(in); }
 
-int cvips_multiply_alpha(VipsImage *in, VipsImage **out, double factor) {
-    /* Scales the alpha band (watermark transparency). */
-    if (!vips_image_hasalpha(in)) return vips_copy(in, out, NULL);
-    int colour = cvips_colour_bands(in);
-    VipsImage *rgb = NULL, *alpha = NULL, *scaled = NULL, *typed = NULL;
-    int status = -1;
-    if (vips_extract_band(in, &rgb, 0, "n", colour, NULL)) goto out;
-    if (vips_extract_band(in, &alpha, colour, "n", 1, NULL)) goto out;
-    if (vips_linear1(alpha, &scaled, factor, 0, NULL)) goto out;
-    if (cvips_to_uchar(scaled, &typed)) goto out;
-    status = vips_bandjoin2(rgb, typed, out, NULL);
-out:
-    if (rgb) g_object_unref(rgb);
-    if (alpha) g_object_unref(alpha);
-    if (scaled) g_object_unref(scaled);
-    if (typed) g_object_unref(typed);
-    return status;
-}
-
-int cvips_replicate(VipsImage *in, VipsImage **out, int across, int down) {
-    return vips_replicate(in, out, across, down, NULL);
-}
-
 /* Thumbor's noise: one value per pixel, random() % amount - amount/2, added to every colour band. */
 int cvips_noise(VipsImage *in, VipsImage **out, int amount, int seed) {
     VipsImage *memory = vips_image_copy_memory(in);
@@ -672,8 +649,7 @@ int cvips_round_corners(VipsImage *in, VipsImage **out, int a, int b, double red
     g_free(mask);
     if (!m) return -1;
     int status = -1;
-    VipsImage *with_alpha = NULL, *colour = NULL, *alpha = NULL, *scaled = NULL, *typed = NULL, *background = NULL,
-              *masked = NULL;
+    VipsImage *with_alpha = NULL, *colour = NULL, *alpha = NULL, *scaled = NULL, *typed = NULL, *masked = NULL;
     if (transparent) {
         if (cvips_add_alpha(in, &with_alpha)) goto out;
         int c = cvips_colour_bands(with_alpha);
@@ -689,7 +665,6 @@ int cvips_round_corners(VipsImage *in, VipsImage **out, int a, int b, double red
         VipsImage *inverse = NULL, *part1 = NULL, *part2 = NULL, *sum = NULL;
         if (vips_linear1(m, &inverse, -1, 1, NULL)) goto out;
         if (vips_multiply(in, m, &part1, NULL)) { g_object_unref(inverse); goto out; }
-        VipsArrayDouble *unused = NULL; (void) unused;
         double coefficients[4] = { bg[0], bands >= 3 ? bg[1] : bg[0], bands >= 3 ? bg[2] : bg[0], 255 };
         double zeros[4] = { 0, 0, 0, 0 };
         if (vips_linear(inverse, &part2, coefficients, zeros, bands > 4 ? 4 : bands, NULL)) { g_object_unref(inverse); g_object_unref(part1); goto out; }
@@ -707,7 +682,6 @@ out:
     if (alpha) g_object_unref(alpha);
     if (scaled) g_object_unref(scaled);
     if (typed) g_object_unref(typed);
-    if (background) g_object_unref(background);
     if (masked) g_object_unref(masked);
     return status;
 }

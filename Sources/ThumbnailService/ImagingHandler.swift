@@ -23,6 +23,7 @@ public struct ImagingHandler: Sendable {
     let expires = HTTPDateClock()
     let cacheControl: String
     static let cacheStatusField = HTTPField.Name("X-Pinhole-Cache")!
+    static let overlayFetchField = HTTPField.Name(overlayFetchHeader)!
     let logger: Logger
 
     public init(configuration: ServiceConfiguration, loader: any ImageLoader, pool: RenderPool, cache: DiskCache?,
@@ -100,7 +101,7 @@ public struct ImagingHandler: Sendable {
         let isHead = request.method == .head
         do {
             let authorised = try authorise(rawPath: rawPath)
-            if request.headers[HTTPField.Name(overlayFetchHeader)!] != nil,
+            if request.headers[Self.overlayFetchField] != nil,
                authorised.request.filterCalls.contains(where: { $0.name == "watermark" || $0.name == "frame" }) {
                 // A watermark or frame image that itself asks for overlays: refusing ends self-references.
                 throw ServiceError(.badRequest, "an overlay image cannot itself carry watermark() or frame()")

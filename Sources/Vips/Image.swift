@@ -345,14 +345,6 @@ public final class Image {
         try derive("composite") { cvips_composite_over(pointer, overlay.pointer, $0, Int32(x), Int32(y)) }
     }
 
-    public func alphaScaled(by factor: Double) throws -> Image {
-        try derive("alpha") { cvips_multiply_alpha(pointer, $0, factor) }
-    }
-
-    public func replicated(across: Int, down: Int) throws -> Image {
-        try derive("replicate") { cvips_replicate(pointer, $0, Int32(across), Int32(down)) }
-    }
-
     /// Thumbor's noise: one random offset per pixel in [-amount/2, amount/2), on every colour band.
     public func noised(amount: Int, seed: Int) throws -> Image {
         try derive("noise") { cvips_noise(pointer, $0, Int32(amount), Int32(truncatingIfNeeded: seed)) }

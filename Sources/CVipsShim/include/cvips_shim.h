@@ -67,8 +67,6 @@ int cvips_embed_background(VipsImage *in, VipsImage **out, int x, int y, int wid
 int cvips_add_alpha(VipsImage *in, VipsImage **out);
 int cvips_composite_over(VipsImage *base, VipsImage *overlay, VipsImage **out, int x, int y);
 int cvips_colour_bands_count(VipsImage *in);
-int cvips_multiply_alpha(VipsImage *in, VipsImage **out, double factor);
-int cvips_replicate(VipsImage *in, VipsImage **out, int across, int down);
 int cvips_noise(VipsImage *in, VipsImage **out, int amount, int seed);
 int cvips_round_corners(VipsImage *in, VipsImage **out, int a, int b, double red, double green, double blue, int transparent);
 
