@@ -211,6 +211,9 @@ public struct ImagingHandler: Sendable {
         return (thumbnail, false)
     }
 
+    /// Overlays are decoded whole; a small file can still claim gigapixels (a decompression bomb).
+    static let maxOverlayPixels = 16 * 1024 * 1024
+
     /// The images `watermark()` and `frame()` name, loaded through the same loader and allow-list as
     /// sources. A URL that is not allowed, cannot be loaded or is not an image is the client's error.
     func loadOverlays(_ filters: [ThumborFilter]) async throws(ServiceError) -> [String: [UInt8]] {
@@ -235,8 +238,11 @@ public struct ImagingHandler: Sendable {
                                    "\(name) image could not be loaded: \(error.message)", detail: error.detail)
             }
             let array = bytes.readBytes(length: bytes.readableBytes) ?? []
-            guard array.withUnsafeBytes({ Image.loaderName(for: $0) }) != nil else {
+            guard let header = try? array.withUnsafeBytes({ try Image.header(of: $0) }) else {
                 throw ServiceError(.badRequest, "\(name) image is not an image Pinhole can read")
+            }
+            guard header.width * header.height <= Self.maxOverlayPixels else {
+                throw ServiceError(.badRequest, "\(name) image is \(header.width)x\(header.height), over the \(Self.maxOverlayPixels)-pixel overlay limit")
             }
             overlays[url] = array
         }

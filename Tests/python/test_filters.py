@@ -262,6 +262,7 @@ def overlay_root(tmp_path_factory):
         frame.putpixel((21, i), (0, 0, 0, 255))
     frame.save(root / "frame.png")
     (root / "not-an-image.png").write_bytes(b"plain text, not a picture")
+    Image.new("L", (5000, 5000)).save(root / "huge.png", optimize=True)   # 25 MP in a few kB
     return root
 
 
@@ -276,6 +277,7 @@ def overlay_servers(overlay_root):
     "watermark(mark.png,10,20,0)", "watermark(mark.png,-10,-20,50)", "watermark(mark.png,center,center,30)",
     "watermark(mark.png,10p,-20p,0)", "watermark(mark.png,repeat,10,40)", "watermark(mark.png,repeat,repeat,60)",
     "watermark(mark.png,0,0,0,50,none)", "watermark(mark.png,center,center,0,none,80)", "watermark(mark.png,5,5,100)",
+    "watermark(mark.png,0,0,0,300,none)",
 ])
 def test_watermark_matches_thumbor(overlay_servers, filters):
     pinhole, thumbor = overlay_servers
@@ -285,8 +287,10 @@ def test_watermark_matches_thumbor(overlay_servers, filters):
     assert image_size(ours.content) == image_size(theirs.content)
     difference = mean_difference(ours.content, theirs.content)
     print(f"\nDIFF {filters}: {difference:.2f} (baseline {baseline:.2f})")
-    # Same placement and transparency; the overlay's own resampling and compositing round differently.
-    assert difference <= baseline + 1.5, (filters, difference, baseline)
+    # Same placement and transparency; the overlay's own resampling and compositing round differently
+    # (most where the hard-edged checkerboard is enlarged three times over the whole picture).
+    allowance = 2.5 if ",300," in filters else 1.5
+    assert difference <= baseline + allowance, (filters, difference, baseline)
     if not filters.endswith(",100)"):
         assert mean_difference(base_ours.content, ours.content) > 0.5   # the watermark is there
 
@@ -342,6 +346,7 @@ def test_extract_focal(overlay_servers):
     ("watermark(missing.png,0,0,0)", 400),
     ("watermark(http%3A%2F%2Fevil.example%2Fw.png,0,0,0)", 400),
     ("frame(not-an-image.png)", 400),
+    ("watermark(huge.png,0,0,0)", 400),
 ])
 def test_bad_overlays_are_client_errors(overlay_servers, filters, status):
     pinhole, _ = overlay_servers
@@ -365,6 +370,12 @@ def test_watermark_pointing_at_itself_is_refused(origin):
         assert response.elapsed.total_seconds() < 5
     finally:
         server.stop()
+
+
+def test_absurd_watermark_ratio_is_bounded(overlay_servers):
+    pinhole, _ = overlay_servers
+    response = pinhole.get(signed(f"fit-in/200x200/filters:watermark(mark.png,0,0,0,1000000,none)/{PHOTO}"))
+    assert response.status_code == 200 and response.elapsed.total_seconds() < 3
 
 
 def test_fill_and_upscale_respect_the_pixel_limit(pinhole):

@@ -49,10 +49,11 @@ struct Watermark {
         return hadAlpha ? result : try result.extractBands(first: 0, count: image.bands)
     }
 
-    /// `w_ratio` / `h_ratio`: percent → fraction; `none`, absent or 0 → nil.
+    /// `w_ratio` / `h_ratio`: percent → fraction; `none`, absent or 0 → nil. Capped at 400 %: beyond
+    /// that the watermark is mostly outside the image, and an unbounded ratio would size it in gigapixels.
     static func ratio(_ text: String?) -> Double? {
         guard let text, text != "none", let value = Double(text), value != 0 else { return nil }
-        return value / 100
+        return min(value, 400) / 100
     }
 
     /// `detect_and_get_ratio_position`: `-?Np` → pixels, rounded as Python does.
