@@ -39,4 +39,4 @@ def test_golden_colour_images_agree_with_each_other():
     names = [n for n in CASES if n.startswith("colour-")]
     for a in names:
         for b in names:
-            assert mean_difference((GOLDEN / a).read_bytes(), (GOLDEN / b).read_bytes()) < 12, (a, b)
+            assert mean_difference((GOLDEN / a).read_bytes(), (GOLDEN / b).read_bytes()) < 8, (a, b)   # measured max 6.0; unrelated photos: 50+
