@@ -811,35 +811,69 @@ int cvips_wavelet_sharpen(VipsImage *in, VipsImage **out, double amount, double 
 }
 
 int cvips_colour_rarity_centre(VipsImage *in, int *x, int *y) {
-    /* Colour rarity: how far each pixel's chroma (a*, b* in CIELAB) lies from the picture's mean chroma,
-       blurred over ~1 % of the picture; the subject is where that peaks. Lightness is left out, so bright
-       sky, clouds and water (large, edge-rich, grey) do not outweigh a small, colourful subject. */
-    VipsImage *lab = NULL, *a = NULL, *b = NULL, *da = NULL, *db = NULL, *sa = NULL, *sb = NULL, *sum = NULL,
-              *blurred = NULL;
-    int status = -1;
-    double mean_a = 0, mean_b = 0, peak = 0;
-    if (vips_colourspace(in, &lab, VIPS_INTERPRETATION_LAB, NULL)) goto out;
-    if (vips_extract_band(lab, &a, 1, NULL) || vips_extract_band(lab, &b, 2, NULL)) goto out;
-    if (vips_avg(a, &mean_a, NULL) || vips_avg(b, &mean_b, NULL)) goto out;
-    if (vips_linear1(a, &da, 1, -mean_a, NULL) || vips_linear1(b, &db, 1, -mean_b, NULL)) goto out;
-    if (vips_multiply(da, da, &sa, NULL) || vips_multiply(db, db, &sb, NULL) || vips_add(sa, sb, &sum, NULL)) goto out;
-    {
-        int longest = vips_image_get_width(in) > vips_image_get_height(in) ? vips_image_get_width(in) : vips_image_get_height(in);
-        double sigma = longest / 100.0 < 1 ? 1 : longest / 100.0;
-        if (vips_gaussblur(sum, &blurred, sigma, NULL)) goto out;
+    /* Colour rarity: how far each pixel's chroma (Cb, Cr of JPEG's YCbCr) lies from the picture's mean
+       chroma, Gaussian-blurred over ~1 % of the picture; the subject is where that peaks. Luma is left
+       out, so bright sky, clouds and water (large, edge-rich, grey) do not outweigh a small, colourful
+       subject. Plain C over the (small, 8-bit sRGB) pixels: a dozen libvips operations cost more here
+       in set-up than in arithmetic. */
+    size_t size = 0;
+    unsigned char *pixels = vips_image_write_to_memory(in, &size);
+    if (!pixels) return -1;
+    int width = vips_image_get_width(in), height = vips_image_get_height(in), bands = vips_image_get_bands(in);
+    int n = width * height;
+    float *cb = g_malloc(sizeof(float) * n), *cr = g_malloc(sizeof(float) * n), *map = g_malloc(sizeof(float) * n),
+          *tmp = g_malloc(sizeof(float) * n);
+    double mean_cb = 0, mean_cr = 0;
+    for (int i = 0; i < n; i++) {
+        const unsigned char *p = pixels + (size_t) i * bands;
+        float r = p[0], g = bands >= 3 ? p[1] : p[0], b = bands >= 3 ? p[2] : p[0];
+        cb[i] = -0.168736f * r - 0.331264f * g + 0.5f * b;
+        cr[i] = 0.5f * r - 0.418688f * g - 0.081312f * b;
+        mean_cb += cb[i];
+        mean_cr += cr[i];
     }
-    status = vips_max(blurred, &peak, "x", x, "y", y, NULL);
-out:
-    if (lab) g_object_unref(lab);
-    if (a) g_object_unref(a);
-    if (b) g_object_unref(b);
-    if (da) g_object_unref(da);
-    if (db) g_object_unref(db);
-    if (sa) g_object_unref(sa);
-    if (sb) g_object_unref(sb);
-    if (sum) g_object_unref(sum);
-    if (blurred) g_object_unref(blurred);
-    return status;
+    g_free(pixels);
+    mean_cb /= n > 0 ? n : 1;
+    mean_cr /= n > 0 ? n : 1;
+    for (int i = 0; i < n; i++) {
+        float dcb = cb[i] - (float) mean_cb, dcr = cr[i] - (float) mean_cr;
+        map[i] = dcb * dcb + dcr * dcr;
+    }
+    /* Separable Gaussian, sigma ~1 % of the longer side, edges clamped. */
+    double sigma = (width > height ? width : height) / 100.0;
+    if (sigma < 1) sigma = 1;
+    int radius = (int) ceil(sigma * 3);
+    float *kernel = g_malloc(sizeof(float) * (2 * radius + 1));
+    float total = 0;
+    for (int k = -radius; k <= radius; k++) total += kernel[k + radius] = (float) exp(-(k * k) / (2 * sigma * sigma));
+    for (int k = 0; k <= 2 * radius; k++) kernel[k] /= total;
+    for (int row = 0; row < height; row++)
+        for (int col = 0; col < width; col++) {
+            float sum = 0;
+            for (int k = -radius; k <= radius; k++) {
+                int c = col + k < 0 ? 0 : col + k >= width ? width - 1 : col + k;
+                sum += kernel[k + radius] * map[row * width + c];
+            }
+            tmp[row * width + col] = sum;
+        }
+    float best = -1;
+    *x = 0;
+    *y = 0;
+    for (int row = 0; row < height; row++)
+        for (int col = 0; col < width; col++) {
+            float sum = 0;
+            for (int k = -radius; k <= radius; k++) {
+                int r = row + k < 0 ? 0 : row + k >= height ? height - 1 : row + k;
+                sum += kernel[k + radius] * tmp[r * width + col];
+            }
+            if (sum > best) { best = sum; *x = col; *y = row; }
+        }
+    g_free(kernel);
+    g_free(cb);
+    g_free(cr);
+    g_free(map);
+    g_free(tmp);
+    return 0;
 }
 
 int cvips_attention_centre(VipsImage *in, int *x, int *y) {

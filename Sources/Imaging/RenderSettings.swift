@@ -69,7 +69,7 @@ public struct RenderSettings: Sendable, Equatable {
 /// lone orange star, red leaf): colour rarity keeps all three in a 100x300 crop; libvips' attention
 /// detector (edges, skin, saturation) is drawn to the kite photo's clouds and loses the kite.
 public enum SmartDetector: String, Sendable, CaseIterable {
-    /// Where the chroma departs most from the picture's mean chroma.
+    /// Where the chroma (Cb, Cr) departs most from the picture's mean chroma.
     case colour
     /// libvips' smartcrop attention centre.
     case attention

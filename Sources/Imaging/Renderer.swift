@@ -50,13 +50,42 @@ public enum Renderer {
                               outputFormat: ImageFormat? = nil, deadline: ContinuousClock.Instant? = nil,
                               budget: DecodeBudget? = nil, overlays: [String: [UInt8]] = [:],
                               extracted: [FocalPoint] = []) throws(RenderError) -> Rendered {
-        try execute(plan(bytes, request: request, settings: settings, outputFormat: outputFormat, extracted: extracted), on: bytes,
-                    settings: settings, deadline: deadline, budget: budget, overlays: overlays)
+        guard request.smart, settings.smartDetector != .none else {
+            return try execute(plan(bytes, request: request, settings: settings, outputFormat: outputFormat, extracted: extracted),
+                               on: bytes, settings: settings, deadline: deadline, budget: budget, overlays: overlays)
+        }
+        // `smart`: where the JPEG is decoded whole anyway (libjpeg-turbo, scaled), find the subject on those
+        // pixels and render from them, instead of decoding the source a second time for detection. The
+        // crop's size, and so the decode scale, does not depend on where the crop goes.
+        let undetected = try plan(bytes, request: request, settings: settings, outputFormat: outputFormat, extracted: extracted,
+                                  detected: [])
+        guard case let .decodeJPEG(eighths, fastDCT) = undetected.steps.first else {
+            return try execute(plan(bytes, request: request, settings: settings, outputFormat: outputFormat, extracted: extracted),
+                               on: bytes, settings: settings, deadline: deadline, budget: budget, overlays: overlays)
+        }
+        let held = budget?.acquire(DecodeMemory.estimate(bytes)) ?? 0
+        let decoded: Image
+        let detected: [FocalPoint]
+        do {
+            defer { budget?.release(held) }
+            decoded = try Image.decodeJPEG(bytes, eighths: eighths, fastDCT: fastDCT)
+            detected = try subject(in: decoded, header: undetected.header, settings: settings)
+        } catch let error as VipsError {
+            throw .undecodable(error)
+        } catch {
+            throw .undecodable(VipsError(operation: "smartcrop", message: "\(error)"))
+        }
+        let plan = try plan(bytes, request: request, settings: settings, outputFormat: outputFormat, extracted: extracted,
+                            detected: detected)
+        return try execute(plan, on: bytes, settings: settings, deadline: deadline, overlays: overlays,
+                           preloaded: plan.steps.first == undetected.steps.first ? decoded : nil)
     }
 
     /// Reads the header (and, for `trim`, the pixels Thumbor's trim looks at) and plans the render.
+    /// `detected`: smart-detection focal points already found (nil: detect here when the URL asks for `smart`).
     public static func plan(_ bytes: UnsafeRawBufferPointer, request: ThumborRequest, settings: RenderSettings,
-                            outputFormat: ImageFormat? = nil, extracted: [FocalPoint] = []) throws(RenderError) -> RenderPlan {
+                            outputFormat: ImageFormat? = nil, extracted: [FocalPoint] = [],
+                            detected known: [FocalPoint]? = nil) throws(RenderError) -> RenderPlan {
         let header = try header(of: bytes)
         var trimBox: PixelRect?
         if let trim = request.trimOption {
@@ -70,9 +99,9 @@ public enum Renderer {
         if outputFormat == nil, settings.autoPNGToJPG, header.format == .png, try !hasTransparentPixels(bytes, header: header) {
             outputFormat = .jpeg   // AUTO_PNG_TO_JPG (a format() filter still wins in the plan)
         }
-        var detected: [FocalPoint] = []
-        if request.smart && settings.smartDetector != .none {
-            detected = try attentionPoints(bytes, header: header, settings: settings)
+        var detected = known ?? []
+        if known == nil, request.smart, settings.smartDetector != .none {
+            detected = try subject(bytes, header: header, settings: settings)
         }
         do {
             return try RenderPlan.make(request: request, header: header, settings: settings, trim: trimBox, detected: detected,
@@ -99,28 +128,33 @@ public enum Renderer {
 
     /// `smart`: the configured detector on a small copy of the upright image gives one focal point, in
     /// displayed full-size coordinates (Thumbor runs OpenCV detectors here, and without them does nothing).
-    static func attentionPoints(_ bytes: UnsafeRawBufferPointer, header: ImageHeader, settings: RenderSettings) throws(RenderError) -> [FocalPoint] {
+    static func subject(_ bytes: UnsafeRawBufferPointer, header: ImageHeader, settings: RenderSettings) throws(RenderError) -> [FocalPoint] {
         if header.width * header.height > settings.maxPixels { return [] }
         do {
             let longest = max(header.width, header.height)
-            let shrink = header.format == .jpeg ? [8, 4, 2].first { longest / $0 >= 400 } ?? 1 : 1
-            var image = try Image.open(bytes, options: shrink > 1 ? "shrink=\(shrink)" : "", sequential: false, failOn: .error)
-            if settings.respectOrientation { image = try image.autoRotate() }
-            image = try image.toSRGB(keepGray: false)
-            let scale = min(1, 400 / Double(max(image.width, image.height)))
-            if scale < 1 { image = try image.resize(horizontal: scale, vertical: scale) }
-            image = try image.copyToMemory()
-            let centre = settings.smartDetector == .attention ? try image.attentionCentre() : try image.colourRarityCentre()
-            let swaps = settings.respectOrientation && [5, 6, 7, 8].contains(header.orientation)
-            let displayWidth = swaps ? header.height : header.width, displayHeight = swaps ? header.width : header.height
-            let x = Int(Double(centre.x) + 0.5) * displayWidth / image.width
-            let y = Int(Double(centre.y) + 0.5) * displayHeight / image.height
-            return [FocalPoint(x: min(x, displayWidth - 1), y: min(y, displayHeight - 1), weight: 1, origin: .detection)]
+            let shrink = header.format == .jpeg ? [8, 4, 2].first { longest / $0 >= 300 } ?? 1 : 1
+            let image = try Image.open(bytes, options: shrink > 1 ? "shrink=\(shrink)" : "", sequential: false, failOn: .error)
+            return try subject(in: image, header: header, settings: settings)
         } catch let error as VipsError {
             throw .undecodable(error)
         } catch {
             throw .undecodable(VipsError(operation: "smartcrop", message: "\(error)"))
         }
+    }
+
+    /// The detector on already decoded pixels (stored orientation, any scale).
+    static func subject(in decoded: Image, header: ImageHeader, settings: RenderSettings) throws -> [FocalPoint] {
+        var image = decoded
+        let scale = min(1, 400 / Double(max(image.width, image.height)))   // small decodes are used as they are
+        if scale < 1 { image = try image.resize(horizontal: scale, vertical: scale) }
+        if settings.respectOrientation { image = try image.orient(exif: header.orientation) }
+        image = try image.toSRGB(keepGray: false).copyToMemory()
+        let centre = settings.smartDetector == .attention ? try image.attentionCentre() : try image.colourRarityCentre()
+        let swaps = settings.respectOrientation && [5, 6, 7, 8].contains(header.orientation)
+        let displayWidth = swaps ? header.height : header.width, displayHeight = swaps ? header.width : header.height
+        let x = Int(Double(centre.x) + 0.5) * displayWidth / image.width
+        let y = Int(Double(centre.y) + 0.5) * displayHeight / image.height
+        return [FocalPoint(x: min(x, displayWidth - 1), y: min(y, displayHeight - 1), weight: 1, origin: .detection)]
     }
 
     /// Thumbor's trim (`_bounding_box.c`) on the full-size, upright, 8-bit sRGB pixels.
@@ -142,7 +176,7 @@ public enum Renderer {
     /// Runs the plan's steps in order, checking `deadline` between them.
     public static func execute(_ plan: RenderPlan, on bytes: UnsafeRawBufferPointer, settings: RenderSettings,
                                deadline: ContinuousClock.Instant? = nil, budget: DecodeBudget? = nil,
-                               overlays: [String: [UInt8]] = [:]) throws(RenderError) -> Rendered {
+                               overlays: [String: [UInt8]] = [:], preloaded: Image? = nil) throws(RenderError) -> Rendered {
         var image: Image?
         var output: [UInt8] = []
         var decoded = false
@@ -180,9 +214,9 @@ public enum Renderer {
                 switch step {
                 case let .load(shrink):
                     let options = shrink > 1 ? "shrink=\(shrink)" : ""
-                    image = try Image.open(bytes, options: options, sequential: true, failOn: .error)
+                    image = try preloaded ?? Image.open(bytes, options: options, sequential: true, failOn: .error)
                 case let .decodeJPEG(eighths, fastDCT):
-                    image = try Image.decodeJPEG(bytes, eighths: eighths, fastDCT: fastDCT)
+                    image = try preloaded ?? Image.decodeJPEG(bytes, eighths: eighths, fastDCT: fastDCT)
                 case let .encode(options):
                     var final = image!
                     if final.colourBands < final.bands && !options.format.carriesAlpha {

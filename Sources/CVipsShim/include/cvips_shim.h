@@ -72,7 +72,8 @@ int cvips_round_corners(VipsImage *in, VipsImage **out, int a, int b, double red
 
 /* Centre of attention (libvips smartcrop's attention detector), in the image's pixels. */
 int cvips_attention_centre(VipsImage *in, int *x, int *y);
-/* Where the picture's chroma departs most from its mean chroma (blurred): a colourful subject. */
+/* Where the picture's chroma (Cb, Cr) departs most from its mean chroma (blurred): a colourful subject.
+   The image must be 8-bit sRGB (or grey) in memory. */
 int cvips_colour_rarity_centre(VipsImage *in, int *x, int *y);
 
 /* Animation: frame height of a multi-page image (its height when single), and frames joined back into
