@@ -220,7 +220,9 @@ def run():
         paths = [sign(f"{option}/{image}") for image in images]
         for connections in (2, 8):
             ours = wrk(pinhole_base, paths, connections)
-            theirs = wrk(thumbor_base, paths, connections)
+            # Thumbor's processes share one listening socket: wrk's connections, opened at once, sometimes
+            # all land on one process (half the throughput). Its better of two runs is the anchor.
+            theirs = max((wrk(thumbor_base, paths, connections) for _ in range(2)), key=lambda r: r["rps"])
             results[(name, connections)] = (ours, theirs)
             print(f"{name:28} {connections:>3} {ours['rps']:>14.1f} {ours['p50']:>7.1f}/{ours['p99']:<8.1f} "
                   f"{theirs['rps']:>14.1f} {theirs['p50']:>7.1f}/{theirs['p99']:<8.1f} {ours['rps'] / theirs['rps']:>6.2f}"
