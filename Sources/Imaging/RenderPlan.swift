@@ -272,6 +272,7 @@ extension ImageFormat {
         case "gif": self = .gif
         case "webp": self = .webp
         case "avif": self = .avif
+        case "jxl": self = .jxl
         default: return nil
         }
     }

@@ -92,8 +92,9 @@ public enum ThumborFilter: Sendable, Equatable, Hashable {
     /// Every built-in filter name (Thumbor's BUILTIN_FILTERS).
     public static let builtinNames: [String] = Signature.all.keys.sorted()
 
-    /// Output formats the `format()` filter accepts.
-    public static let allowedFormats: Set<String> = ["png", "jpeg", "jpg", "gif", "webp", "avif", "heic", "heif"]
+    /// Output formats the `format()` filter accepts: Thumbor's, and JPEG XL (`jxl`), which Thumbor
+    /// ignores and Pinhole writes.
+    public static let allowedFormats: Set<String> = ["png", "jpeg", "jpg", "gif", "webp", "avif", "heic", "heif", "jxl"]
 
     /// Parses a filters string: unknown names, disabled names and malformed calls are skipped.
     public static func parseList(_ filters: String, enabled: Set<String>? = nil) -> [ThumborFilter] {

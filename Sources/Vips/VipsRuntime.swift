@@ -41,7 +41,8 @@ public enum VipsRuntime {
         }
         cvips_configure(Int32(max(0, settings.concurrency)), settings.blockUntrusted ? 1 : 0)
         if settings.blockUntrusted {
-            for name in settings.allowedUntrustedLoaders {
+            // Savers only ever see pixels Pinhole made: the "untrusted" mark (hostile input) does not apply.
+            for name in settings.allowedUntrustedLoaders + ["VipsForeignSaveJxl"] {
                 cvips_set_operation_blocked(name, 0)
             }
         }

@@ -89,6 +89,13 @@ def test_auto_png_to_jpg():
         server.stop()
 
 
+def test_jpeg_xl_output(pinhole):
+    response = pinhole.get(sign(f"fit-in/160x160/filters:format(jxl)/{PHOTO}"))
+    assert response.status_code == 200 and response.headers["Content-Type"] == "image/jxl"
+    body = response.content
+    assert body[:2] == b"\xff\x0a" or body[:12] == b"\x00\x00\x00\x0cJXL \x0d\x0a\x87\x0a"   # codestream or container
+
+
 @pytest.mark.parametrize("fmt", ["webp", "avif", "png", "gif", "jpeg"])
 def test_every_output_format_decodes(pinhole, fmt):
     response = pinhole.get(sign(f"fit-in/160x160/filters:format({fmt})/format-rgba-1280x800.png"))

@@ -77,14 +77,26 @@ def tree_rss_kib(pid):
     return total
 
 
-def wrk(base, paths, connections, seconds=SECONDS):
-    script = work / f"paths-{abs(hash((base, tuple(paths))))}.lua"
+def wrk(bases, paths, connections, seconds=SECONDS):
+    """wrk against one server, or against several at once with the connections split between them
+    (Thumbor: one single-process server per core, as a load balancer would feed them)."""
+    bases = bases if isinstance(bases, list) else [bases]
+    share = max(1, connections // len(bases))
+    script = work / f"paths-{abs(hash(tuple(paths)))}.lua"
     script.write_text("local paths = {" + ",".join(f'"{p}"' for p in paths) + "}\nlocal i = 0\n"
                       "request = function() i = i + 1; return wrk.format('GET', paths[(i % #paths) + 1]) end\n")
-    threads = min(2, connections)
-    subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", "-d2s", "-s", str(script), base], capture_output=True)
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
-                         capture_output=True, text=True).stdout
+    threads = min(2 if len(bases) == 1 else 1, share)
+    def run(duration):
+        runs = [subprocess.Popen(["wrk", f"-t{threads}", f"-c{share}", f"-d{duration}s", "--latency", "-s", str(script), base],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for base in bases]
+        return [r.communicate()[0] for r in runs]
+    run(2)   # warm-up
+    results = [parse_wrk(out) for out in run(seconds)]
+    return {"rps": sum(r["rps"] for r in results), "p50": sum(r["p50"] for r in results) / len(results),
+            "p99": max(r["p99"] for r in results), "non2xx": sum(r["non2xx"] for r in results)}
+
+
+def parse_wrk(out):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     def latency(pct):
         m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)", out, re.M)
@@ -94,6 +106,20 @@ def wrk(base, paths, connections, seconds=SECONDS):
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": rps, "p50": latency(50), "p99": latency(99), "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def start_thumbors(conf, count):
+    """One single-process Thumbor per core, each on its own port (`--processes 0` would share one
+    socket, and wrk's connections, opened at once, often all land on one of its workers)."""
+    thumbor_bin = str(Path(sys.executable).parent / "thumbor")
+    bases, servers = [], []
+    for _ in range(count):
+        port = free_port()
+        servers.append(start([thumbor_bin, "-p", str(port), "-i", "127.0.0.1", "-c", str(conf), "-l", "error", "--processes", "1"]))
+        bases.append(f"http://127.0.0.1:{port}")
+    for base in bases:
+        wait(base + "/healthcheck")
+    return bases, servers
 
 
 def output_bytes(base, path):
@@ -204,14 +230,10 @@ def run():
     pinhole_base = f"http://127.0.0.1:{pinhole_port}"
     wait(pinhole_base + "/healthcheck")
     # Thumbor 7.8.0, one process per core, file loader, no storage, no result storage.
-    thumbor_port = free_port()
     conf = work / "thumbor.conf"
     conf.write_text(f"LOADER = 'thumbor.loaders.file_loader'\nFILE_LOADER_ROOT_PATH = {str(CORPUS)!r}\n"
                     f"STORAGE = 'thumbor.storages.no_storage'\nRESULT_STORAGE = None\nSECURITY_KEY = {KEY!r}\nQUALITY = 80\n")
-    thumbor_bin = str(Path(sys.executable).parent / "thumbor")
-    thumbor = start([thumbor_bin, "-p", str(thumbor_port), "-i", "127.0.0.1", "-c", str(conf), "-l", "error", "--processes", "0"])
-    thumbor_base = f"http://127.0.0.1:{thumbor_port}"
-    wait(thumbor_base + "/healthcheck")
+    thumbor_bases, thumbors = start_thumbors(conf, cores)
 
     print(f"Pinhole load benchmark — {cores} cores, {SECONDS}s per run, wrk on the same machine")
     print(f"{'scenario':28} {'c':>3} {'Pinhole req/s':>14} {'p50/p99 ms':>16} {'Thumbor req/s':>14} {'p50/p99 ms':>16} {'ratio':>6}")
@@ -220,18 +242,16 @@ def run():
         paths = [sign(f"{option}/{image}") for image in images]
         for connections in (2, 8):
             ours = wrk(pinhole_base, paths, connections)
-            # Thumbor's processes share one listening socket: wrk's connections, opened at once, sometimes
-            # all land on one process (half the throughput). Its better of two runs is the anchor.
-            theirs = max((wrk(thumbor_base, paths, connections) for _ in range(2)), key=lambda r: r["rps"])
+            theirs = wrk(thumbor_bases, paths, connections)   # connections split over the processes
             results[(name, connections)] = (ours, theirs)
             print(f"{name:28} {connections:>3} {ours['rps']:>14.1f} {ours['p50']:>7.1f}/{ours['p99']:<8.1f} "
                   f"{theirs['rps']:>14.1f} {theirs['p50']:>7.1f}/{theirs['p99']:<8.1f} {ours['rps'] / theirs['rps']:>6.2f}"
                   + (f"  (Pinhole non-2xx: {ours['non2xx']})" if ours["non2xx"] else ""))
         ours_bytes = sum(output_bytes(pinhole_base, p) for p in paths) // len(paths)
-        theirs_bytes = sum(output_bytes(thumbor_base, p) for p in paths) // len(paths)
+        theirs_bytes = sum(output_bytes(thumbor_bases[0], p) for p in paths) // len(paths)
         print(f"{'':28}     mean output bytes: Pinhole {ours_bytes}, Thumbor {theirs_bytes} (both quality 80, progressive)")
     pinhole_rss = tree_rss_kib(pinhole.pid) // 1024
-    thumbor_rss = tree_rss_kib(thumbor.pid) // 1024
+    thumbor_rss = sum(tree_rss_kib(t.pid) for t in thumbors) // 1024
     print(f"peak RSS during renders: Pinhole {pinhole_rss} MB, Thumbor (all processes) {thumbor_rss} MB")
 
     print("\nin-process libvips reference (pyvips thumbnail_buffer + jpegsave, 2 threads):")
@@ -240,14 +260,14 @@ def run():
         ours = results[(name, 8)][0]["rps"]
         print(f"  {name:28} {reference:>8.1f}/s   Pinhole c=8 {ours:.1f}/s   ratio {ours / reference:.2f}")
 
-    for process in (pinhole, thumbor):
+    for process in [pinhole] + thumbors:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(10)
 
 
 def hits():
     """Cache hits at c=64: Pinhole with its result cache, Thumbor with file result storage, nginx on a file."""
-    pinhole_port, thumbor_port = free_port(), free_port()
+    pinhole_port = free_port()
     env = dict(os.environ, PINHOLE_THUMBNAILS_PORT=str(pinhole_port), PINHOLE_THUMBNAILS_SECURITY_KEYS=KEY,
                PINHOLE_THUMBNAILS_LOADER="file", PINHOLE_THUMBNAILS_FILE_ROOT=str(CORPUS),
                PINHOLE_THUMBNAILS_CACHE_ROOT=str(work / "cache"), PINHOLE_FILES_PORT=str(free_port()),
@@ -260,14 +280,12 @@ def hits():
                     f"STORAGE = 'thumbor.storages.no_storage'\nSECURITY_KEY = {KEY!r}\nQUALITY = 80\n"
                     f"RESULT_STORAGE = 'thumbor.result_storages.file_storage'\n"
                     f"RESULT_STORAGE_FILE_STORAGE_ROOT_PATH = {str(work / 'thumbor-results')!r}\n")
-    thumbor_bin = str(Path(sys.executable).parent / "thumbor")
-    thumbor = start([thumbor_bin, "-p", str(thumbor_port), "-i", "127.0.0.1", "-c", str(conf), "-l", "error", "--processes", "0"])
-    thumbor_base = f"http://127.0.0.1:{thumbor_port}"
-    wait(thumbor_base + "/healthcheck")
+    thumbor_bases, thumbors = start_thumbors(conf, os.cpu_count())
     hit_paths = [sign(f"fit-in/512x512/{image}") for image in PHOTOS]
     for path in hit_paths:
         requests.get(pinhole_base + path, timeout=60)
-        requests.get(thumbor_base + path, timeout=60)
+        for base in thumbor_bases:
+            requests.get(base + path, timeout=60)
     static = work / "static"
     static.mkdir()
     sample = requests.get(pinhole_base + hit_paths[0], timeout=60).content
@@ -281,14 +299,14 @@ http {{ access_log off; sendfile on; server {{ listen 127.0.0.1:{nginx_port}; lo
     start([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(work / "nginx.conf"), "-p", str(work)])
     wait(f"http://127.0.0.1:{nginx_port}/thumb.jpg")
     ours = wrk(pinhole_base, hit_paths, 64)
-    theirs = wrk(thumbor_base, hit_paths, 64)
+    theirs = wrk(thumbor_bases, hit_paths, 64)
     nginx = wrk(f"http://127.0.0.1:{nginx_port}", ["/thumb.jpg"], 64)
     print(f"\ncache hits, c=64 ({len(sample)}-byte thumbnails):")
     print(f"  Pinhole result cache   {ours['rps']:>9.0f} req/s  p50 {ours['p50']:.2f} ms  p99 {ours['p99']:.2f} ms")
     print(f"  Thumbor result storage {theirs['rps']:>9.0f} req/s  p50 {theirs['p50']:.2f} ms  p99 {theirs['p99']:.2f} ms")
     print(f"  nginx, same bytes      {nginx['rps']:>9.0f} req/s  p50 {nginx['p50']:.2f} ms  p99 {nginx['p99']:.2f} ms")
     print(f"  ratios: Pinhole/Thumbor {ours['rps'] / theirs['rps']:.1f}x, Pinhole/nginx {ours['rps'] / nginx['rps']:.2f}")
-    for process in (pinhole, thumbor):
+    for process in [pinhole] + thumbors:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(10)
 
