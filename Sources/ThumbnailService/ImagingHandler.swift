@@ -5,6 +5,7 @@ import Hummingbird
 import Imaging
 import Logging
 import NIOCore
+import NIOPosix
 import ThumborURL
 import Vips
 
@@ -171,6 +172,8 @@ public struct ImagingHandler: Sendable {
         let request = authorised.request
         let address = variant.map { authorised.variantAddresses[$0] } ?? authorised.cacheAddress
         let cache = address == nil ? nil : self.cache
+        // Hits stay on the event loop: hot entries come from memory, the rest are small, page-cached files
+        // (a hop to a thread pool would cost more than the read).
         if let cache, let address, let entry = cache.get(address) {
             ServiceMetrics.cacheHits.increment()
             return (Thumbnail(body: entry.body, contentType: entry.metadata.contentType, sha1: entry.metadata.sha1,
@@ -200,8 +203,11 @@ public struct ImagingHandler: Sendable {
                                                      overlays: overlays, extracted: extracted)
                     ServiceMetrics.renders.increment()
                     if let cache, let address {
-                        cache.put(address, contentType: thumbnail.contentType, origin: authorised.rawPath, body: thumbnail.body,
-                                  maxAge: thumbnail.maxAge)
+                        // The write (a file and a rename) runs off the event loop.
+                        try? await NIOThreadPool.singleton.runIfActive {
+                            cache.put(address, contentType: thumbnail.contentType, origin: authorised.rawPath, body: thumbnail.body,
+                                      maxAge: thumbnail.maxAge)
+                        }
                         ServiceMetrics.cacheDegraded.record(cache.isDegraded ? 1 : 0)
                     }
                     return thumbnail

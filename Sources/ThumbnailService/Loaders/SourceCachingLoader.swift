@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 
 /// Thumbor's storage slot: fetched originals kept on disk (own size cap), and concurrent fetches of
 /// one source shared, so that ten sizes of one component cost one fetch.
@@ -22,14 +23,21 @@ public struct SourceCachingLoader: ImageLoader {
         try await load(imageURL, overlay: true)
     }
 
+    /// Sources are megabytes: their disk reads and writes run on NIO's blocking-I/O pool, never on the
+    /// event loop the request arrived on.
     func load(_ imageURL: String, overlay: Bool) async throws(ServiceError) -> ByteBuffer {
         let group = ComponentKey.of(imageURL: imageURL)
-        if let entry = cache.get(group: group, key: imageURL) { return entry.body }
+        let cache = self.cache
+        if let entry = try? await NIOThreadPool.singleton.runIfActive({ cache.get(group: group, key: imageURL) }) {
+            return entry.body
+        }
         do {
             return try await fetches.run(imageURL) {
                 let bytes = overlay ? try await inner.loadOverlay(imageURL) : try await inner.load(imageURL)
                 ServiceMetrics.sourceFetches.increment()
-                cache.put(group: group, key: imageURL, contentType: "application/octet-stream", origin: imageURL, body: bytes)
+                try? await NIOThreadPool.singleton.runIfActive {
+                    cache.put(group: group, key: imageURL, contentType: "application/octet-stream", origin: imageURL, body: bytes)
+                }
                 return bytes
             }
         } catch let error as ServiceError {
