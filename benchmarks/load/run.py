@@ -157,18 +157,26 @@ def vm_rss_kib(pid):
     return int(match.group(1)) if match else 0
 
 
+def start_pinhole(name, **settings):
+    """A release `pinhole serve` on a free port, file loader on the corpus, its own data under `work/name`;
+    `settings` are thumbnails.* keys (`result_cache="false"`)."""
+    port = free_port()
+    env = dict(os.environ, PINHOLE_THUMBNAILS_PORT=str(port), PINHOLE_THUMBNAILS_SECURITY_KEYS=KEY,
+               PINHOLE_THUMBNAILS_LOADER="file", PINHOLE_THUMBNAILS_FILE_ROOT=str(CORPUS),
+               PINHOLE_THUMBNAILS_CACHE_ROOT=str(work / name / "cache"), PINHOLE_FILES_PORT=str(free_port()),
+               PINHOLE_FILES_SECRETS="benchmark", PINHOLE_FILES_ROOT=str(work / name / "files"))
+    env.update({"PINHOLE_THUMBNAILS_" + key.upper(): value for key, value in settings.items()})
+    process = start([PINHOLE, "serve", "--log-level", "error"], env=env, cwd=work)
+    base = f"http://127.0.0.1:{port}"
+    wait(base + "/healthcheck")
+    return process, base
+
+
 def soak(total=10_000):
     """RSS after `total` mixed requests (a new render every third request, cache hits otherwise,
     8 clients) against RSS after the first 1 000: memory must level off, not grow."""
     import concurrent.futures
-    port = free_port()
-    env = dict(os.environ, PINHOLE_THUMBNAILS_PORT=str(port), PINHOLE_THUMBNAILS_SECURITY_KEYS=KEY,
-               PINHOLE_THUMBNAILS_LOADER="file", PINHOLE_THUMBNAILS_FILE_ROOT=str(CORPUS),
-               PINHOLE_THUMBNAILS_CACHE_ROOT=str(work / "soak-cache"), PINHOLE_FILES_PORT=str(free_port()),
-               PINHOLE_FILES_SECRETS="benchmark", PINHOLE_FILES_ROOT=str(work / "soak-files"))
-    server = start([PINHOLE, "serve", "--log-level", "error"], env=env, cwd=work)
-    base = f"http://127.0.0.1:{port}"
-    wait(base + "/healthcheck")
+    server, base = start_pinhole("soak")
     hits = [sign(f"fit-in/512x512/{image}") for image in PHOTOS]
     def path(n):
         # A stationary mix: two hits on the photos' fit-in/512 for every new render; the new renders
@@ -220,15 +228,8 @@ def main():
 
 def run():
     cores = os.cpu_count()
-    # Pinhole, result cache off, for renders.
-    pinhole_port = free_port()
-    env = dict(os.environ, PINHOLE_THUMBNAILS_PORT=str(pinhole_port), PINHOLE_THUMBNAILS_SECURITY_KEYS=KEY,
-               PINHOLE_THUMBNAILS_LOADER="file", PINHOLE_THUMBNAILS_FILE_ROOT=str(CORPUS),
-               PINHOLE_THUMBNAILS_RESULT_CACHE="false", PINHOLE_THUMBNAILS_COALESCE="false", PINHOLE_FILES_PORT=str(free_port()),
-               PINHOLE_FILES_SECRETS="benchmark", PINHOLE_FILES_ROOT=str(work / "files"))
-    pinhole = start([PINHOLE, "serve", "--log-level", "error"], env=env, cwd=work)
-    pinhole_base = f"http://127.0.0.1:{pinhole_port}"
-    wait(pinhole_base + "/healthcheck")
+    # Pinhole with the result cache and coalescing off: every request renders.
+    pinhole, pinhole_base = start_pinhole("renders", result_cache="false", coalesce="false")
     # Thumbor 7.8.0, one process per core, file loader, no storage, no result storage.
     conf = work / "thumbor.conf"
     conf.write_text(f"LOADER = 'thumbor.loaders.file_loader'\nFILE_LOADER_ROOT_PATH = {str(CORPUS)!r}\n"
@@ -267,14 +268,7 @@ def run():
 
 def hits():
     """Cache hits at c=64: Pinhole with its result cache, Thumbor with file result storage, nginx on a file."""
-    pinhole_port = free_port()
-    env = dict(os.environ, PINHOLE_THUMBNAILS_PORT=str(pinhole_port), PINHOLE_THUMBNAILS_SECURITY_KEYS=KEY,
-               PINHOLE_THUMBNAILS_LOADER="file", PINHOLE_THUMBNAILS_FILE_ROOT=str(CORPUS),
-               PINHOLE_THUMBNAILS_CACHE_ROOT=str(work / "cache"), PINHOLE_FILES_PORT=str(free_port()),
-               PINHOLE_FILES_SECRETS="benchmark", PINHOLE_FILES_ROOT=str(work / "files"))
-    pinhole = start([PINHOLE, "serve", "--log-level", "error"], env=env, cwd=work)
-    pinhole_base = f"http://127.0.0.1:{pinhole_port}"
-    wait(pinhole_base + "/healthcheck")
+    pinhole, pinhole_base = start_pinhole("hits")
     conf = work / "thumbor-hits.conf"
     conf.write_text(f"LOADER = 'thumbor.loaders.file_loader'\nFILE_LOADER_ROOT_PATH = {str(CORPUS)!r}\n"
                     f"STORAGE = 'thumbor.storages.no_storage'\nSECURITY_KEY = {KEY!r}\nQUALITY = 80\n"
