@@ -12,20 +12,13 @@ int pinhole_start_writeback(int fd, int64_t offset, int64_t length) {
 #endif
 }
 
-int pinhole_limit_malloc_arenas(int arenas) {
-#ifdef M_ARENA_MAX
-    return mallopt(M_ARENA_MAX, arenas) == 1 ? 0 : -1;
+int pinhole_tune_malloc(int arenas, int mmap_threshold) {
+    int status = 0;
+#if defined(M_ARENA_MAX) && defined(M_MMAP_THRESHOLD)
+    if (arenas > 0 && mallopt(M_ARENA_MAX, arenas) != 1) status = -1;
+    if (mmap_threshold > 0 && mallopt(M_MMAP_THRESHOLD, mmap_threshold) != 1) status = -1;
 #else
-    (void) arenas;
-    return 0;
+    (void) arenas; (void) mmap_threshold;
 #endif
-}
-
-int pinhole_fix_mmap_threshold(int bytes) {
-#ifdef M_MMAP_THRESHOLD
-    return mallopt(M_MMAP_THRESHOLD, bytes) == 1 ? 0 : -1;
-#else
-    (void) bytes;
-    return 0;
-#endif
+    return status;
 }

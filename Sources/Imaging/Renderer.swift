@@ -50,17 +50,19 @@ public enum Renderer {
                               outputFormat: ImageFormat? = nil, deadline: ContinuousClock.Instant? = nil,
                               budget: DecodeBudget? = nil, overlays: [String: [UInt8]] = [:],
                               extracted: [FocalPoint] = []) throws(RenderError) -> Rendered {
+        // The source is inspected once (header; trim and AUTO_PNG_TO_JPG decode pixels), whatever follows.
+        let source = try inspect(bytes, request: request, settings: settings, outputFormat: outputFormat)
         guard request.smart, settings.smartDetector != .none else {
-            return try execute(plan(bytes, request: request, settings: settings, outputFormat: outputFormat, extracted: extracted),
+            return try execute(source.plan(request: request, settings: settings, extracted: extracted, detected: []),
                                on: bytes, settings: settings, deadline: deadline, budget: budget, overlays: overlays)
         }
         // `smart`: where the JPEG is decoded whole anyway (libjpeg-turbo, scaled), find the subject on those
         // pixels and render from them, instead of decoding the source a second time for detection. The
         // crop's size, and so the decode scale, does not depend on where the crop goes.
-        let undetected = try plan(bytes, request: request, settings: settings, outputFormat: outputFormat, extracted: extracted,
-                                  detected: [])
+        let undetected = try source.plan(request: request, settings: settings, extracted: extracted, detected: [])
         guard case let .decodeJPEG(eighths, fastDCT) = undetected.steps.first else {
-            return try execute(plan(bytes, request: request, settings: settings, outputFormat: outputFormat, extracted: extracted),
+            let detected = try subject(bytes, header: source.header, settings: settings)
+            return try execute(source.plan(request: request, settings: settings, extracted: extracted, detected: detected),
                                on: bytes, settings: settings, deadline: deadline, budget: budget, overlays: overlays)
         }
         let held = budget?.acquire(DecodeMemory.estimate(bytes)) ?? 0
@@ -69,23 +71,47 @@ public enum Renderer {
         do {
             defer { budget?.release(held) }
             decoded = try Image.decodeJPEG(bytes, eighths: eighths, fastDCT: fastDCT)
-            detected = try subject(in: decoded, header: undetected.header, settings: settings)
+            detected = try subject(in: decoded, header: source.header, settings: settings)
         } catch let error as VipsError {
             throw .undecodable(error)
         } catch {
             throw .undecodable(VipsError(operation: "smartcrop", message: "\(error)"))
         }
-        let plan = try plan(bytes, request: request, settings: settings, outputFormat: outputFormat, extracted: extracted,
-                            detected: detected)
+        let plan = try source.plan(request: request, settings: settings, extracted: extracted, detected: detected)
         return try execute(plan, on: bytes, settings: settings, deadline: deadline, overlays: overlays,
                            preloaded: plan.steps.first == undetected.steps.first ? decoded : nil)
     }
 
-    /// Reads the header (and, for `trim`, the pixels Thumbor's trim looks at) and plans the render.
-    /// `detected`: smart-detection focal points already found (nil: detect here when the URL asks for `smart`).
+    /// Reads the header (and, for `trim`, the pixels Thumbor's trim looks at) and plans the render, with
+    /// `smart` detection when the URL asks for it.
     public static func plan(_ bytes: UnsafeRawBufferPointer, request: ThumborRequest, settings: RenderSettings,
-                            outputFormat: ImageFormat? = nil, extracted: [FocalPoint] = [],
-                            detected known: [FocalPoint]? = nil) throws(RenderError) -> RenderPlan {
+                            outputFormat: ImageFormat? = nil, extracted: [FocalPoint] = []) throws(RenderError) -> RenderPlan {
+        let source = try inspect(bytes, request: request, settings: settings, outputFormat: outputFormat)
+        let detected = request.smart && settings.smartDetector != .none ? try subject(bytes, header: source.header, settings: settings) : []
+        return try source.plan(request: request, settings: settings, extracted: extracted, detected: detected)
+    }
+
+    /// What planning needs from the source itself, read once.
+    struct Inspection {
+        var header: ImageHeader
+        /// Thumbor's trim box, when the URL asks for trim and it found one.
+        var trimBox: PixelRect?
+        /// The requested format, or JPEG for AUTO_PNG_TO_JPG.
+        var outputFormat: ImageFormat?
+
+        func plan(request: ThumborRequest, settings: RenderSettings, extracted: [FocalPoint],
+                  detected: [FocalPoint]) throws(RenderError) -> RenderPlan {
+            do {
+                return try RenderPlan.make(request: request, header: header, settings: settings, trim: trimBox, detected: detected,
+                                           extracted: extracted, outputFormat: outputFormat)
+            } catch {
+                throw .plan(error)
+            }
+        }
+    }
+
+    static func inspect(_ bytes: UnsafeRawBufferPointer, request: ThumborRequest, settings: RenderSettings,
+                        outputFormat: ImageFormat?) throws(RenderError) -> Inspection {
         let header = try header(of: bytes)
         var trimBox: PixelRect?
         if let trim = request.trimOption {
@@ -99,16 +125,7 @@ public enum Renderer {
         if outputFormat == nil, settings.autoPNGToJPG, header.format == .png, try !hasTransparentPixels(bytes, header: header) {
             outputFormat = .jpeg   // AUTO_PNG_TO_JPG (a format() filter still wins in the plan)
         }
-        var detected = known ?? []
-        if known == nil, request.smart, settings.smartDetector != .none {
-            detected = try subject(bytes, header: header, settings: settings)
-        }
-        do {
-            return try RenderPlan.make(request: request, header: header, settings: settings, trim: trimBox, detected: detected,
-                                       extracted: extracted, outputFormat: outputFormat)
-        } catch {
-            throw .plan(error)
-        }
+        return Inspection(header: header, trimBox: trimBox, outputFormat: outputFormat)
     }
 
     /// True when the image has an alpha band with any pixel below fully opaque.

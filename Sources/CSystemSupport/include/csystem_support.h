@@ -5,9 +5,8 @@
 /* Starts writeback of a written range without waiting for it (sync_file_range SYNC_FILE_RANGE_WRITE),
    so that a later fsync finds little left to flush. Returns 0 or -1 (errno set); harmless to ignore. */
 int pinhole_start_writeback(int fd, int64_t offset, int64_t length);
-/* Caps glibc's malloc arenas (mallopt M_ARENA_MAX); 0 on success. */
-int pinhole_limit_malloc_arenas(int arenas);
-/* Fixes the size above which malloc uses mmap (mallopt M_MMAP_THRESHOLD), which also turns off glibc's
-   dynamic threshold; 0 on success. */
-int pinhole_fix_mmap_threshold(int bytes);
+/* glibc malloc: caps its arenas (mallopt M_ARENA_MAX) and fixes the size above which it uses mmap
+   (M_MMAP_THRESHOLD, which also turns off the dynamic threshold). A value <= 0 leaves that setting
+   alone. 0 on success. */
+int pinhole_tune_malloc(int arenas, int mmap_threshold);
 #endif
