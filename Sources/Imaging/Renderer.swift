@@ -267,6 +267,9 @@ public enum Renderer {
         case let .crop(rect):
             return try image.crop(left: rect.left, top: rect.top, width: rect.width, height: rect.height)
         case let .resize(size):
+            if ThumborResampling.applies(from: image, to: size) {
+                return try image.lanczosResampled(width: size.width, height: size.height)
+            }
             var resized = try image.resize(horizontal: Double(size.width) / Double(image.width),
                                            vertical: Double(size.height) / Double(image.height))
             if resized.width != size.width || resized.height != size.height {

@@ -121,6 +121,7 @@ public final class Image {
     public var bands: Int { Int(vips_image_get_bands(pointer)) }
     /// 16 bits per sample (PNG and TIFF can be): full opacity is 65535.
     public var interpretationIs16Bit: Bool { vips_image_get_format(pointer) == VIPS_FORMAT_USHORT }
+    public var is8Bit: Bool { vips_image_get_format(pointer) == VIPS_FORMAT_UCHAR }
     public var hasAlpha: Bool { vips_image_hasalpha(pointer) != 0 }
     public var orientation: Int { Int(cvips_orientation(pointer)) }
     public var pages: Int { Int(vips_image_get_n_pages(pointer)) }
@@ -172,6 +173,12 @@ public final class Image {
     /// Lanczos3 resize by independent horizontal and vertical scale factors.
     public func resize(horizontal: Double, vertical: Double) throws -> Image {
         try derive("resize") { cvips_resize(pointer, $0, horizontal, vertical) }
+    }
+
+    /// Pillow's LANCZOS resampling (Thumbor's), to exactly `width`×`height`: 8-bit pixels only. The
+    /// receiver is rendered to memory first, so use it on thumbnail-scale inputs.
+    public func lanczosResampled(width: Int, height: Int) throws -> Image {
+        try derive("resample") { cvips_resample_lanczos(pointer, $0, Int32(width), Int32(height)) }
     }
 
     public func flip(horizontal: Bool) throws -> Image {

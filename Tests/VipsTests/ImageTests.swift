@@ -40,6 +40,37 @@ struct ImageTests {
         }
     }
 
+    /// Thumbor's resampling (Pillow's LANCZOS; exactness against Thumbor itself is tested in Python):
+    /// exact sizes either way, a flat image stays exactly flat, a mirrored input gives the mirrored
+    /// output, and the result is close to libvips' own Lanczos3.
+    @Test func lanczosResampling() throws {
+        let photo = try Image.open(try Corpus.bytes("photo-kite-2560x1600.jpg"), options: "shrink=4", sequential: false)
+        let ours = try photo.lanczosResampled(width: 512, height: 320)
+        #expect(ours.width == 512 && ours.height == 320 && ours.bands == 3 && ours.is8Bit)
+        let theirs = try photo.resize(horizontal: 0.8, vertical: 0.8)
+        let a = try ours.rawPixels(), b = try theirs.rawPixels()
+        #expect(a.count == b.count)
+        let meanDifference = zip(a, b).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) } / Double(a.count)
+        #expect(meanDifference < 1.5, "mean difference from libvips' lanczos3: \(meanDifference)")
+
+        let up = try photo.crop(left: 0, top: 0, width: 64, height: 40).lanczosResampled(width: 100, height: 63)
+        #expect(up.width == 100 && up.height == 63)
+
+        let flat = try photo.crop(left: 0, top: 0, width: 1, height: 1).resize(horizontal: 90, vertical: 70).copyToMemory()
+        let flatPixels = try flat.rawPixels()
+        let flatResampled = try flat.lanczosResampled(width: 37, height: 23).rawPixels()
+        #expect(flatResampled.count == 37 * 23 * 3)
+        #expect(flatResampled.enumerated().allSatisfy { $0.element == flatPixels[$0.offset % 3] })
+
+        let mirroredFirst = try photo.flip(horizontal: true).lanczosResampled(width: 300, height: 200).rawPixels()
+        let mirroredAfter = try photo.lanczosResampled(width: 300, height: 200).flip(horizontal: true).rawPixels()
+        #expect(mirroredFirst == mirroredAfter)
+
+        let sixteenBit = try Image.open(try Corpus.bytes("format-rgb16-1280x800.tif"), sequential: false)
+        #expect(sixteenBit.interpretationIs16Bit)
+        #expect(throws: VipsError.self) { try sixteenBit.lanczosResampled(width: 10, height: 10) }
+    }
+
     /// A progressive JPEG at 1/8 is decoded from its DC scans alone; the pixels must equal libvips' full
     /// decode at shrink=8 (libjpeg's 1/8 IDCT reads only DC). Both script styles: DC complete in the
     /// first scans (the corpus photo, mozjpeg-like) and DC refined in a later scan (libjpeg's default).

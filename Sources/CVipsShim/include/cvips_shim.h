@@ -29,6 +29,8 @@ int cvips_orientation(VipsImage *in);
 
 int cvips_crop(VipsImage *in, VipsImage **out, int left, int top, int width, int height);
 int cvips_resize(VipsImage *in, VipsImage **out, double hscale, double vscale);
+/* Pillow's LANCZOS (Thumbor's resampling) of an 8-bit image to exactly width×height: lanczos_resample.c. */
+int cvips_resample_lanczos(VipsImage *in, VipsImage **out, int width, int height);
 int cvips_flip(VipsImage *in, VipsImage **out, int horizontal);
 int cvips_autorot(VipsImage *in, VipsImage **out);
 int cvips_rot(VipsImage *in, VipsImage **out, int quarter_turns);
