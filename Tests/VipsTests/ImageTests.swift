@@ -71,6 +71,39 @@ struct ImageTests {
         #expect(throws: VipsError.self) { try sixteenBit.lanczosResampled(width: 10, height: 10) }
     }
 
+    /// Progressive JPEG output (TurboJPEG for 8-bit sRGB and grey, libvips otherwise): progressive frames
+    /// (SOF2), libvips' chroma rule (4:2:0 below quality 90, 4:4:4 from 90), grey stays one component,
+    /// and the pixels survive the round trip.
+    @Test func progressiveJPEGEncoding() throws {
+        let photo = try Image.open(try Corpus.bytes("photo-kite-2560x1600.jpg"), options: "shrink=8", sequential: false)
+        func frame(_ jpeg: [UInt8]) -> (progressive: Bool, components: Int, lumaSampling: UInt8)? {
+            var i = 2
+            while i + 9 < jpeg.count {
+                guard jpeg[i] == 0xFF else { return nil }
+                let marker = jpeg[i + 1], length = Int(jpeg[i + 2]) << 8 | Int(jpeg[i + 3])
+                if marker == 0xC0 || marker == 0xC2 {
+                    return (marker == 0xC2, Int(jpeg[i + 9]), jpeg[i + 11])
+                }
+                i += 2 + length
+            }
+            return nil
+        }
+        let q80 = try photo.encoded(.jpeg(quality: 80, progressive: true))
+        let q95 = try photo.encoded(.jpeg(quality: 95, progressive: true))
+        let grey = try Image.open(try Corpus.bytes("format-gray-1280x800.jpg"), options: "shrink=8", sequential: false)
+            .encoded(.jpeg(quality: 80, progressive: true))
+        let baseline = try photo.encoded(.jpeg(quality: 80, progressive: false))
+        #expect(frame(q80).map { $0.progressive && $0.components == 3 && $0.lumaSampling == 0x22 } == true)
+        #expect(frame(q95).map { $0.progressive && $0.components == 3 && $0.lumaSampling == 0x11 } == true)
+        #expect(frame(grey).map { $0.progressive && $0.components == 1 } == true)
+        #expect(frame(baseline).map { !$0.progressive } == true)
+        #expect(q95.count > q80.count)
+        let back = try Image.open(q80, sequential: false)
+        let a = try photo.rawPixels(), b = try back.rawPixels()
+        let meanDifference = zip(a, b).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) } / Double(a.count)
+        #expect(back.width == photo.width && meanDifference < 3, "round trip differs by \(meanDifference)")
+    }
+
     /// A progressive JPEG at 1/8 is decoded from its DC scans alone; the pixels must equal libvips' full
     /// decode at shrink=8 (libjpeg's 1/8 IDCT reads only DC). Both script styles: DC complete in the
     /// first scans (the corpus photo, mozjpeg-like) and DC refined in a later scan (libjpeg's default).
