@@ -24,6 +24,8 @@ public struct ImagingHandler: Sendable {
     let expires = HTTPDateClock()
     let cacheControl: String
     static let cacheStatusField = HTTPField.Name("X-Pinhole-Cache")!
+    /// The `Server` header of every response.
+    static let serverName = "Pinhole"
     static let overlayFetchField = HTTPField.Name(overlayFetchHeader)!
     let logger: Logger
 
@@ -113,11 +115,9 @@ public struct ImagingHandler: Sendable {
             if authorised.request.meta {
                 thumbnail = try jsonp(thumbnail, callback: request.uri.queryParameters.get("callback"))
             }
-            var response = respond(with: thumbnail, to: request, isHead: isHead, cacheStatus: hit ? "hit" : "miss")
-            if authorised.negotiable && thumbnail.contentType.hasPrefix("image/") {
-                response.headers[.vary] = "Accept"
-            }
-            return response
+            let (head, body) = response(to: thumbnail, requestHeaders: request.headers, isHead: isHead,
+                                        cacheStatus: hit ? "hit" : "miss", negotiable: authorised.negotiable)
+            return Response(status: head.status, headers: head.headerFields, body: body.map { ResponseBody(byteBuffer: $0) } ?? ResponseBody())
         } catch let error as ServiceError {
             if error.status == .tooManyRequests { ServiceMetrics.rejected.increment() }
             if error.status == .gatewayTimeout { ServiceMetrics.deadlines.increment() }
@@ -291,7 +291,10 @@ public struct ImagingHandler: Sendable {
         }
     }
 
-    func respond(with thumbnail: Thumbnail, to request: Request, isHead: Bool, cacheStatus: String) -> Response {
+    /// The response to a thumbnail: its head, and its body unless there is none (HEAD, 304). Depends on
+    /// the request's headers alone, so the cache-hit fast path (`CacheHitFastPath`) answers identically.
+    func response(to thumbnail: Thumbnail, requestHeaders: HTTPFields, isHead: Bool, cacheStatus: String,
+                  negotiable: Bool) -> (HTTPResponse, ByteBuffer?) {
         var headers = HTTPFields()
         headers[.contentType] = thumbnail.contentType
         headers[Self.cacheStatusField] = cacheStatus
@@ -301,16 +304,38 @@ public struct ImagingHandler: Sendable {
             headers[.expires] = expires.string(secondsFromNow: maxAge)
         }
         if !configuration.corsOrigin.isEmpty { headers[.accessControlAllowOrigin] = configuration.corsOrigin }
+        if negotiable && thumbnail.contentType.hasPrefix("image/") { headers[.vary] = "Accept" }
         if configuration.etags {
             let etag = thumbnail.sha1.map { "\"\($0)\"" } ?? EntityTag.of(thumbnail.body)
             headers[.eTag] = etag
-            if let wanted = request.headers[.ifNoneMatch], EntityTag.matches(ifNoneMatch: wanted, etag: etag) {
-                return Response(status: .notModified, headers: headers)
+            if let wanted = requestHeaders[.ifNoneMatch], EntityTag.matches(ifNoneMatch: wanted, etag: etag) {
+                return (HTTPResponse(status: .notModified, headerFields: headers), nil)
             }
         }
         headers[.contentLength] = String(thumbnail.body.readableBytes)
-        if isHead { return Response(status: .ok, headers: headers) }
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: thumbnail.body))
+        return (HTTPResponse(status: .ok, headerFields: headers), isHead ? nil : thumbnail.body)
+    }
+
+    /// A plain GET whose thumbnail is in the result cache's memory layer, answered synchronously on the
+    /// event loop; nil for everything else (disk-only hits, misses, errors, HEAD, /meta, overlay fetches, `Connection`
+    /// handling), which goes through Hummingbird and `respond(to:)` as usual.
+    func cachedResponse(to head: HTTPRequest) -> (HTTPResponse, ByteBuffer?)? {
+        guard head.method == .get, let target = head.path, !target.utf8.contains(UInt8(ascii: "?")),
+              target != "/healthcheck", target != "/healthcheck/", target != "/metrics",
+              head.headerFields[.connection] == nil, head.headerFields[Self.overlayFetchField] == nil,
+              let cache, let authorised = try? authorise(rawPath: target), !authorised.request.meta else { return nil }
+        let variant = authorised.negotiable ? configuration.negotiation.format(accept: head.headerFields[.accept]) : nil
+        guard let address = variant.map({ authorised.variantAddresses[$0] }) ?? authorised.cacheAddress,
+              let entry = cache.memoryHit(address) else { return nil }
+        ServiceMetrics.cacheHits.increment()
+        let thumbnail = Thumbnail(body: entry.body, contentType: entry.metadata.contentType, sha1: entry.metadata.sha1,
+                                  maxAge: entry.metadata.maxAge)
+        var (head, body) = response(to: thumbnail, requestHeaders: head.headerFields, isHead: false, cacheStatus: "hit",
+                                    negotiable: authorised.negotiable)
+        // What Hummingbird adds to every response it writes.
+        head.headerFields[.date] = expires.string(secondsFromNow: 0)
+        head.headerFields[.server] = Self.serverName
+        return (head, body)
     }
 
     /// Every error: its status and a short plain-text line saying what was wrong.

@@ -95,7 +95,8 @@ public struct ThumbnailServer: Sendable {
     public func application(metrics: (@Sendable () -> String)? = nil) -> some Service {
         let application = Application(
             responder: ThumbnailResponder(imaging: handler, metrics: metrics),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Pinhole"),
+            server: .http1(configuration: .init(additionalChannelHandlers: [CacheHitFastPath(imaging: self.handler)])),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: ImagingHandler.serverName),
             eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton),
             logger: logger)
         return PreferringExecutor(inner: application, executor: EventLoopExecutor(group: MultiThreadedEventLoopGroup.singleton))

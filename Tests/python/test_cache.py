@@ -7,6 +7,7 @@ import subprocess
 import time
 import urllib.parse
 import uuid
+from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
@@ -42,6 +43,61 @@ def test_second_request_is_a_hit_with_the_same_headers(cached):
         assert second.headers[header] == first.headers[header], header
     assert metric(cached, "pinhole_renders_total") == renders + 1
     assert cached.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+
+
+def raw_exchange(server, request_bytes, responses):
+    """Sends raw bytes on one connection and reads `responses` HTTP/1.1 responses back, in order, as
+    (status line, headers dict, body)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as connection:
+        connection.sendall(request_bytes)
+        data = b""
+        parsed = []
+        while len(parsed) < responses:
+            head_end = data.find(b"\r\n\r\n")
+            if head_end >= 0:
+                lines = data[:head_end].decode("latin-1").split("\r\n")
+                headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+                end = head_end + 4 + int(headers.get("content-length", "0"))
+                if len(data) >= end:
+                    parsed.append((lines[0], headers, data[head_end + 4:end]))
+                    data = data[end:]
+                    continue
+            chunk = connection.recv(65536)
+            assert chunk, "connection closed early"
+            data += chunk
+        return parsed
+
+
+def test_memory_hits_answer_exactly_like_disk_hits(cached):
+    # Hits held in memory are answered before Hummingbird's request machinery: same status, headers and bytes.
+    url = crypto.generate(width=212, height=141, image_url=PHOTOS[2])
+    cached.get(url)                          # rendered
+    disk = cached.get(url)                   # read back from disk, which admits it to memory
+    memory = cached.get(url)
+    assert disk.headers["X-Pinhole-Cache"] == memory.headers["X-Pinhole-Cache"] == "hit"
+    assert memory.content == disk.content and len(memory.content) == int(memory.headers["Content-Length"])
+    assert list(memory.headers.keys()) == list(disk.headers.keys())
+    for name in ["Content-Type", "Cache-Control", "ETag", "Content-Length", "Server"]:
+        assert memory.headers[name] == disk.headers[name], name
+    assert abs(parsedate_to_datetime(memory.headers["Date"]).timestamp() - time.time()) < 5
+    not_modified = cached.get(url, headers={"If-None-Match": memory.headers["ETag"]})
+    assert not_modified.status_code == 304 and not_modified.content == b"" and not_modified.headers["ETag"] == memory.headers["ETag"]
+    head = requests.head(cached.base + url, timeout=30)
+    assert head.status_code == 200 and head.headers["Content-Length"] == memory.headers["Content-Length"]
+
+
+def test_pipelined_requests_are_answered_in_order(cached):
+    hot = crypto.generate(width=213, height=142, image_url=PHOTOS[3])
+    for _ in range(3):
+        cached.get(hot)                      # now in memory
+    cold = crypto.generate(width=377, height=211, image_url=BIG_PHOTO)   # a slow render
+    request = lambda path: f"GET {path} HTTP/1.1\r\nHost: pinhole\r\n\r\n".encode()
+    answers = raw_exchange(cached, request(cold) + request(hot) + request(hot), 3)
+    assert [status for status, _, _ in answers] == ["HTTP/1.1 200 OK"] * 3
+    assert [headers["x-pinhole-cache"] for _, headers, _ in answers] == ["miss", "hit", "hit"]
+    assert image_size(answers[0][2]) == (377, 211) and image_size(answers[1][2]) == (213, 142)
+    assert answers[1][2] == answers[2][2]
 
 
 def test_only_if_cached(cached):

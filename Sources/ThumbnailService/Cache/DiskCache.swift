@@ -106,18 +106,8 @@ public final class DiskCache: Sendable {
     public func get(group: String, key: String) -> CacheEntry? { get(address(group: group, key: key)) }
 
     public func get(_ address: CacheAddress) -> CacheEntry? {
+        if let entry = memoryHit(address) { return entry }
         let path = address.path
-        if memoryBytes > 0, let (entry, checked) = hotEntry(path) {
-            let now = Date().timeIntervalSince1970
-            // A stat, at most once a second per entry, keeps the memory layer honest when another process
-            // (`pinhole cache purge`) removed the file; purges in this process drop the entry at once.
-            if expirySeconds == 0 || entry.metadata.created + expirySeconds >= now,
-               now - checked < 1 || (access(path, F_OK) == 0 && markChecked(path, at: now)) {
-                state.withLockedValue { $0.hits += 1 }
-                return entry
-            }
-            dropHot(path)
-        }
         guard let data = FileManager.default.contents(atPath: path) else {
             countMiss()
             return nil
@@ -143,6 +133,23 @@ public final class DiskCache: Sendable {
             $0.index[relative] = IndexEntry(size: Int64(data.count), lastAccess: now)
         }
         return entry
+    }
+
+    /// The entry when the memory layer holds it (counted as a hit), without reading the disk; nil
+    /// otherwise, and nothing is counted.
+    public func memoryHit(_ address: CacheAddress) -> CacheEntry? {
+        let path = address.path
+        guard memoryBytes > 0, let (entry, checked) = hotEntry(path) else { return nil }
+        let now = Date().timeIntervalSince1970
+        // A stat, at most once a second per entry, keeps the memory layer honest when another process
+        // (`pinhole cache purge`) removed the file; purges in this process drop the entry at once.
+        if expirySeconds == 0 || entry.metadata.created + expirySeconds >= now,
+           now - checked < 1 || (access(path, F_OK) == 0 && markChecked(path, at: now)) {
+            state.withLockedValue { $0.hits += 1 }
+            return entry
+        }
+        dropHot(path)
+        return nil
     }
 
     private func countMiss() {
