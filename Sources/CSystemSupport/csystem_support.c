@@ -22,3 +22,11 @@ int pinhole_tune_malloc(int arenas, int mmap_threshold) {
 #endif
     return status;
 }
+
+int pinhole_release_free_memory(void) {
+#ifdef __GLIBC__
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}

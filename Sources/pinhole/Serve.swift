@@ -44,7 +44,7 @@ struct Serve: AsyncParsableCommand {
         let sources = ComponentSources(thumbnails: thumbnails, files: files)
         let wiring = Task { await wire(fileServer.events, thumbnails: thumbnailServer, sources: sources, logger: logger) }
         let group = ServiceGroup(configuration: .init(
-            services: [thumbnailServer.application(metrics: { registry.text() }), fileServer.application()],
+            services: [thumbnailServer.application(metrics: { registry.text() }), fileServer.application(), FreeMemoryRelease()],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
@@ -138,18 +138,6 @@ func loadConfiguration(file: String?) async throws -> ServiceConfiguration {
 
 func developmentSecret() -> String {
     SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
-}
-
-/// glibc gives every thread that allocates its own malloc arena; with render threads, NIO threads and
-/// the cooperative pool that multiplies resident memory for no speed (shared/notes/libvips-swift.md §7).
-/// Two arenas, as MALLOC_ARENA_MAX=2 would set, unless the operator chose otherwise.
-/// And a fixed 1 MiB mmap threshold: glibc's default raises the threshold to the size of every large
-/// block freed (up to 32 MiB), after which decoders' multi-megabyte buffers come from the arenas and stay
-/// resident (measured: peak RSS 366 → 282 MB on the 14.7 MP progressive photo at c=8).
-func limitMallocArenas() {
-    let environment = ProcessInfo.processInfo.environment
-    _ = pinhole_tune_malloc(environment["MALLOC_ARENA_MAX"] == nil ? 2 : 0,
-                            environment["MALLOC_MMAP_THRESHOLD_"] == nil ? 1 << 20 : 0)
 }
 
 /// A start-up line on standard output, flushed at once (stdout is block-buffered when it is not a terminal).

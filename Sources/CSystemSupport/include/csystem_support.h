@@ -9,4 +9,6 @@ int pinhole_start_writeback(int fd, int64_t offset, int64_t length);
    (M_MMAP_THRESHOLD, which also turns off the dynamic threshold). A value <= 0 leaves that setting
    alone. 0 on success. */
 int pinhole_tune_malloc(int arenas, int mmap_threshold);
+/* glibc malloc_trim(0): returns free pages of every arena to the system. 1 if memory was released. */
+int pinhole_release_free_memory(void);
 #endif
