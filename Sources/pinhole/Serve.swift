@@ -19,6 +19,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ServiceOptions
 
     func run() async throws {
+        restartWithHugePageTunable()
         limitMallocArenas()
         let logger = options.logger()
         let reader = try await options.reader()

@@ -1,6 +1,7 @@
 """Integration tests: a real `pinhole serve` on loopback, real corpus files, URLs signed by libthumbor."""
 import re
 import urllib.parse
+from pathlib import Path
 
 import pytest
 import requests
@@ -213,3 +214,20 @@ def test_example_config_serves_every_readable_file(tmp_path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_serve_runs_with_huge_pages_for_large_allocations(pinhole):
+    # `serve` executes itself again with glibc's hugetlb tunable (large decoder buffers on transparent
+    # huge pages); same process id, and an operator's own setting is kept.
+    environment = Path(f"/proc/{pinhole.process.pid}/environ").read_bytes().split(b"\0")
+    assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1" in environment
+    server = PinholeServer()
+    try:
+        server.stop()
+        server.env["GLIBC_TUNABLES"] = "glibc.malloc.hugetlb=0"
+        server.start()
+        environment = Path(f"/proc/{server.process.pid}/environ").read_bytes().split(b"\0")
+        assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=0" in environment
+        assert server.get("/healthcheck").status_code == 200
+    finally:
+        server.stop()
