@@ -66,38 +66,30 @@ static inline uint8_t clip8(int32_t sum) {
 #define VECTOR_CLONES
 #endif
 
-/* Each of `rows` rows of `in` (stride `in_stride`) to `out_width` columns. One loop per band count keeps
-   a pixel's sums in registers. */
-#define RESAMPLE_ROWS(BANDS)                                                                          \
-    for (int y = 0; y < rows; y++) {                                                                  \
-        const uint8_t *line = in + in_stride * y;                                                     \
-        uint8_t *target = out + (size_t) y * out_width * (BANDS);                                     \
-        for (int x = 0; x < out_width; x++) {                                                         \
-            const int32_t *w = weights + (size_t) x * taps;                                           \
-            const uint8_t *p = line + (size_t) bounds[2 * x] * (BANDS);                               \
-            int count = bounds[2 * x + 1];                                                            \
-            int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0, s3 = s0;                        \
-            for (int k = 0; k < count; k++, p += (BANDS)) {                                           \
-                int32_t weight = w[k];                                                                \
-                s0 += p[0] * weight;                                                                  \
-                if ((BANDS) > 1) s1 += p[1] * weight;                                                 \
-                if ((BANDS) > 2) s2 += p[2] * weight;                                                 \
-                if ((BANDS) > 3) s3 += p[3] * weight;                                                 \
-            }                                                                                         \
-            target[x * (BANDS)] = clip8(s0);                                                          \
-            if ((BANDS) > 1) target[x * (BANDS) + 1] = clip8(s1);                                     \
-            if ((BANDS) > 2) target[x * (BANDS) + 2] = clip8(s2);                                     \
-            if ((BANDS) > 3) target[x * (BANDS) + 3] = clip8(s3);                                     \
-        }                                                                                             \
-    }
+/* Pixels of `bands` bytes, `rows`×`cols` from `in` (row stride `in_stride`) to `cols`×`rows` in `out`
+   (packed), in 16×16 tiles so both sides stay in cache. The horizontal pass runs as a vertical pass
+   between two of these: summing along columns vectorises, summing along a row of packed pixels does not. */
+#define TRANSPOSE_TILE 16
 
-static void resample_rows(const uint8_t *in, size_t in_stride, int rows, int bands, uint8_t *out, int out_width,
-                          const int *bounds, const int32_t *weights, int taps) {
-    switch (bands) {
-    case 1: RESAMPLE_ROWS(1) break;
-    case 2: RESAMPLE_ROWS(2) break;
-    case 3: RESAMPLE_ROWS(3) break;
-    default: RESAMPLE_ROWS(4) break;
+static void transpose_pixels(const uint8_t *in, size_t in_stride, int rows, int cols, int bands, uint8_t *out) {
+    size_t out_stride = (size_t) rows * bands;
+    for (int y0 = 0; y0 < rows; y0 += TRANSPOSE_TILE) {
+        int y1 = y0 + TRANSPOSE_TILE < rows ? y0 + TRANSPOSE_TILE : rows;
+        for (int x0 = 0; x0 < cols; x0 += TRANSPOSE_TILE) {
+            int x1 = x0 + TRANSPOSE_TILE < cols ? x0 + TRANSPOSE_TILE : cols;
+            for (int y = y0; y < y1; y++) {
+                const uint8_t *source = in + in_stride * y + (size_t) x0 * bands;
+                uint8_t *target = out + out_stride * x0 + (size_t) y * bands;
+                for (int x = x0; x < x1; x++, source += bands, target += out_stride) {
+                    switch (bands) {
+                    case 4: target[3] = source[3]; /* fall through */
+                    case 3: target[2] = source[2]; /* fall through */
+                    case 2: target[1] = source[1]; /* fall through */
+                    default: target[0] = source[0];
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -161,8 +153,18 @@ int cvips_resample_lanczos(VipsImage *in, VipsImage **out, int width, int height
         /* Pillow skips a pass whose size does not change (its weights would be the identity anyway). */
         for (int y = 0; y < rows; y++) memcpy(between + row_bytes * y, VIPS_IMAGE_ADDR(source, 0, first_row + y), row_bytes);
     } else {
-        resample_rows(VIPS_IMAGE_ADDR(source, 0, first_row), VIPS_IMAGE_SIZEOF_LINE(source), rows, bands, between, width,
-                      hbounds, hweights, htaps);
+        /* Columns become rows, are resampled as rows are in the vertical pass, and turn back. */
+        size_t column_bytes = (size_t) rows * bands;
+        uint8_t *columns = g_try_malloc(column_bytes * in_width), *resampled = g_try_malloc(column_bytes * width);
+        if (!columns || !resampled) {
+            g_free(columns); g_free(resampled);
+            vips_error("resample", "out of memory");
+            goto done;
+        }
+        transpose_pixels(VIPS_IMAGE_ADDR(source, 0, first_row), VIPS_IMAGE_SIZEOF_LINE(source), rows, in_width, bands, columns);
+        resample_columns(columns, column_bytes, resampled, width, hbounds, hweights, htaps);
+        transpose_pixels(resampled, column_bytes, width, rows, bands, between);
+        g_free(columns); g_free(resampled);
     }
     for (int y = 0; y < height; y++) vbounds[2 * y] -= first_row;
 
