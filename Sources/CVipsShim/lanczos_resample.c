@@ -124,6 +124,30 @@ static void resample_columns(const uint8_t *in, size_t row_bytes, uint8_t *out, 
     }
 }
 
+/* The horizontal pass: `rows` rows of `in_width` pixels (stride `in_stride`) to `width` pixels, packed
+   into `out`. Columns become rows, are resampled as rows are in the vertical pass, and turn back. */
+static int horizontal_pass(const uint8_t *in, size_t in_stride, int rows, int in_width, int bands, uint8_t *out, int width,
+                           const int *bounds, const int32_t *weights, int taps) {
+    size_t row_bytes = (size_t) width * bands;
+    if (width == in_width) {
+        /* Pillow skips a pass whose size does not change (its weights would be the identity anyway). */
+        for (int y = 0; y < rows; y++) memcpy(out + row_bytes * y, in + in_stride * y, row_bytes);
+        return 0;
+    }
+    size_t column_bytes = (size_t) rows * bands;
+    uint8_t *columns = g_try_malloc(column_bytes * in_width), *resampled = g_try_malloc(column_bytes * width);
+    if (!columns || !resampled) {
+        g_free(columns); g_free(resampled);
+        vips_error("resample", "out of memory");
+        return -1;
+    }
+    transpose_pixels(in, in_stride, rows, in_width, bands, columns);
+    resample_columns(columns, column_bytes, resampled, width, bounds, weights, taps);
+    transpose_pixels(resampled, column_bytes, width, rows, bands, out);
+    g_free(columns); g_free(resampled);
+    return 0;
+}
+
 int cvips_resample_lanczos(VipsImage *in, VipsImage **out, int width, int height) {
     *out = NULL;
     if (vips_image_get_format(in) != VIPS_FORMAT_UCHAR || width < 1 || height < 1) {
@@ -137,49 +161,48 @@ int cvips_resample_lanczos(VipsImage *in, VipsImage **out, int width, int height
     int *hbounds = NULL, *vbounds = NULL;
     int32_t *hweights = NULL, *vweights = NULL;
     uint8_t *between = NULL;
+    VipsImage *result = NULL;
     int status = -1;
     int htaps = lanczos_weights(in_width, width, &hbounds, &hweights);
     int vtaps = lanczos_weights(in_height, height, &vbounds, &vweights);
     if (!htaps || !vtaps) { vips_error("resample", "out of memory"); goto done; }
 
-    /* Horizontal pass over just the input rows the vertical pass reads. */
-    int first_row = vbounds[0];
-    int last_row = vbounds[2 * (height - 1)] + vbounds[2 * (height - 1) + 1];
-    int rows = last_row - first_row;
-    size_t row_bytes = (size_t) width * bands;
-    between = g_try_malloc(row_bytes * rows);
-    if (!between) { vips_error("resample", "out of memory"); goto done; }
-    if (width == in_width) {
-        /* Pillow skips a pass whose size does not change (its weights would be the identity anyway). */
-        for (int y = 0; y < rows; y++) memcpy(between + row_bytes * y, VIPS_IMAGE_ADDR(source, 0, first_row + y), row_bytes);
-    } else {
-        /* Columns become rows, are resampled as rows are in the vertical pass, and turn back. */
-        size_t column_bytes = (size_t) rows * bands;
-        uint8_t *columns = g_try_malloc(column_bytes * in_width), *resampled = g_try_malloc(column_bytes * width);
-        if (!columns || !resampled) {
-            g_free(columns); g_free(resampled);
-            vips_error("resample", "out of memory");
-            goto done;
-        }
-        transpose_pixels(VIPS_IMAGE_ADDR(source, 0, first_row), VIPS_IMAGE_SIZEOF_LINE(source), rows, in_width, bands, columns);
-        resample_columns(columns, column_bytes, resampled, width, hbounds, hweights, htaps);
-        transpose_pixels(resampled, column_bytes, width, rows, bands, between);
-        g_free(columns); g_free(resampled);
-    }
-    for (int y = 0; y < height; y++) vbounds[2 * y] -= first_row;
-
     /* The output inherits the input's header and metadata (profile, resolution), at the new size. */
-    VipsImage *result = vips_image_new_memory();
-    if (vips_image_pipelinev(result, VIPS_DEMAND_STYLE_THINSTRIP, source, NULL)) { g_object_unref(result); goto done; }
+    result = vips_image_new_memory();
+    if (vips_image_pipelinev(result, VIPS_DEMAND_STYLE_THINSTRIP, source, NULL)) goto done;
     result->Xsize = width;
     result->Ysize = height;
-    if (vips_image_write_prepare(result)) { g_object_unref(result); goto done; }
-    if (height == in_height) memcpy(VIPS_IMAGE_ADDR(result, 0, 0), between, row_bytes * height);
-    else resample_columns(between, row_bytes, VIPS_IMAGE_ADDR(result, 0, 0), height, vbounds, vweights, vtaps);
+    if (vips_image_write_prepare(result)) goto done;
+    const uint8_t *pixels = VIPS_IMAGE_ADDR(source, 0, 0);
+    size_t in_stride = VIPS_IMAGE_SIZEOF_LINE(source), row_bytes = (size_t) width * bands;
+    uint8_t *target = VIPS_IMAGE_ADDR(result, 0, 0);
+
+    if (in_height > in_width * 100 && height < in_height) {
+        /* Pillow's Image.resize shrinks a very tall image (over 100 times taller than wide) vertically
+           first, as a resize of its own, then horizontally. */
+        size_t in_row_bytes = (size_t) in_width * bands;
+        between = g_try_malloc(in_row_bytes * height);
+        if (!between) { vips_error("resample", "out of memory"); goto done; }
+        resample_columns(pixels, in_row_bytes, between, height, vbounds, vweights, vtaps);
+        if (horizontal_pass(between, in_row_bytes, height, in_width, bands, target, width, hbounds, hweights, htaps)) goto done;
+    } else {
+        /* Horizontal first, over just the input rows the vertical pass reads. */
+        int first_row = vbounds[0];
+        int rows = vbounds[2 * (height - 1)] + vbounds[2 * (height - 1) + 1] - first_row;
+        between = g_try_malloc(row_bytes * rows);
+        if (!between) { vips_error("resample", "out of memory"); goto done; }
+        if (horizontal_pass(pixels + in_stride * first_row, in_stride, rows, in_width, bands, between, width,
+                            hbounds, hweights, htaps)) goto done;
+        for (int y = 0; y < height; y++) vbounds[2 * y] -= first_row;
+        if (height == in_height) memcpy(target, between, row_bytes * height);
+        else resample_columns(between, row_bytes, target, height, vbounds, vweights, vtaps);
+    }
     *out = result;
+    result = NULL;
     status = 0;
 done:
     g_free(hbounds); g_free(vbounds); g_free(hweights); g_free(vweights); g_free(between);
+    if (result) g_object_unref(result);
     g_object_unref(source);
     return status;
 }

@@ -58,3 +58,31 @@ def test_strong_reductions_still_look_alike(pinhole, thumbor):
     ours, theirs = pinhole.get(path), thumbor.get(path)
     assert pixels(ours.content).size == pixels(theirs.content).size == (300, 200)
     assert mean_difference(ours.content, theirs.content) < 2
+
+
+def test_tiny_and_extreme_sources_identical_to_thumbor(tmp_path):
+    """Degenerate sizes and Pillow's pass order for very tall images."""
+    import random
+    rng = random.Random(5)
+    # Pillow shrinks images over 100 times taller than wide vertically first (tall.png, edge.png).
+    sources = {"one.png": (1, 1), "three.png": (3, 2), "tall.png": (2, 500), "wide.png": (500, 3),
+               "edge.png": (3, 301), "hundred.png": (3, 300)}
+    for name, size in sources.items():
+        image = Image.new("RGB", size)
+        image.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(size[0] * size[1])])
+        image.save(tmp_path / name)
+    cases = ["one.png:0x0", "one.png:7x5/filters:upscale()", "three.png:2x1", "three.png:9x6/filters:upscale()",
+             "tall.png:1x300", "tall.png:0x260", "wide.png:260x0", "wide.png:300x2", "wide.png:fit-in/499x499",
+             "edge.png:2x200", "edge.png:0x160", "hundred.png:2x200", "hundred.png:0x160"]
+    with servers_on(tmp_path) as (pinhole, thumbor):
+        differing = []
+        for case in cases:
+            name, option = case.split(":", 1)
+            path = sign(f"{option}/filters:format(png)/{name}".replace("/filters:upscale()/filters:", "/filters:upscale():"))
+            ours, theirs = pinhole.get(path), thumbor.get(path)
+            assert ours.status_code == theirs.status_code == 200, case
+            a, b = pixels(ours.content).convert("RGB"), pixels(theirs.content).convert("RGB")
+            assert a.size == b.size, case
+            if ImageChops.difference(a, b).getbbox() is not None:
+                differing.append(case)
+        assert differing == []
