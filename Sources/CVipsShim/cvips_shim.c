@@ -379,9 +379,11 @@ int cvips_copy_memory(VipsImage *in, VipsImage **out) {
 }
 
 /* Progressive JPEG of 8-bit sRGB or grey pixels straight through libjpeg-turbo's TurboJPEG: the same
-   libjpeg settings libvips uses (standard tables scaled by quality, optimised Huffman codes, 4:2:0 below
-   quality 90), without libvips' sink threads and per-line callbacks; a fifth quicker at thumbnail size.
-   Returns 1 when it does not apply (no vips error): libvips then encodes. */
+   libjpeg settings libvips and Pillow use (standard tables scaled by quality, the accurate DCT, which
+   TurboJPEG replaces with the fast one unless asked, optimised Huffman codes, 4:2:0 below quality 90),
+   without libvips' sink threads and per-line callbacks; a fifth quicker at thumbnail size. Given
+   Thumbor's pixels it writes Thumbor's bytes. Returns 1 when it does not apply (no vips error): libvips
+   then encodes. */
 static int cvips_turbojpeg_save(VipsImage *in, int quality, void **buf, size_t *len) {
     int bands = vips_image_get_bands(in);
     VipsInterpretation type = vips_image_get_interpretation(in);
@@ -399,7 +401,7 @@ static int cvips_turbojpeg_save(VipsImage *in, int quality, void **buf, size_t *
     } else if (tjCompress2(handle, VIPS_IMAGE_ADDR(memory, 0, 0), memory->Xsize, (int) VIPS_IMAGE_SIZEOF_LINE(memory),
                            memory->Ysize, bands == 1 ? TJPF_GRAY : TJPF_RGB, &jpeg, &size,
                            bands == 1 ? TJSAMP_GRAY : quality >= 90 ? TJSAMP_444 : TJSAMP_420, quality,
-                           TJFLAG_PROGRESSIVE) != 0) {
+                           TJFLAG_PROGRESSIVE | TJFLAG_ACCURATEDCT) != 0) {
         vips_error("turbojpeg", "%s", tjGetErrorStr2(handle));
     } else if ((*buf = g_try_malloc(size)) == NULL) {
         vips_error("turbojpeg", "out of memory");

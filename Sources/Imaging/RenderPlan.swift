@@ -167,8 +167,9 @@ public struct RenderPlan: Sendable {
         let storedTarget = orientation.swapsAxes
             ? PixelSize(width: finalDisplaySize.height, height: finalDisplaySize.width) : finalDisplaySize
 
-        // Shrink-on-load: the smallest JPEG DCT scale that keeps `jpegShrinkReserve` × the target. libjpeg-turbo
-        // scales in eighths; libvips' own loader only by 1/2/4/8. (libjpeg's scaled sizes round up.)
+        // Shrink-on-load: Pillow's draft scale (`jpegDraftScales`), or the smallest DCT scale in eighths that
+        // keeps `jpegShrinkReserve` × the target. libvips' own loader scales only by 1/2/4/8. (libjpeg's
+        // scaled sizes round up.)
         let regionW = stored.x1 - stored.x0, regionH = stored.y1 - stored.y0
         let covers: (Double) -> Bool = { scale in
             regionW * scale >= Double(storedTarget.width) * settings.jpegShrinkReserve
@@ -178,13 +179,18 @@ public struct RenderPlan: Sendable {
         var loadedW = header.width, loadedH = header.height
         let turbo = settings.turboJPEG && header.format == .jpeg && (header.bands == 3 || header.bands == 1)
             && header.profile != .other
+        // Pillow's draft: the whole ratio of region to target on each axis, the smaller one, rounded down
+        // to 8, 4, 2 or 1.
+        let draftRatio = min(Int(regionW) / max(1, Int(Double(storedTarget.width) * settings.jpegShrinkReserve)),
+                             Int(regionH) / max(1, Int(Double(storedTarget.height) * settings.jpegShrinkReserve)))
+        let draftShrink = [8, 4, 2].first { draftRatio >= $0 } ?? 1
         if turbo {
-            let eighths = (1...8).first { covers(Double($0) / 8) } ?? 8
+            let eighths = settings.jpegDraftScales ? 8 / draftShrink : (1...8).first { covers(Double($0) / 8) } ?? 8
             load = .decodeJPEG(eighths: eighths, fastDCT: settings.jpegFastDCT)
             loadedW = (header.width * eighths + 7) / 8
             loadedH = (header.height * eighths + 7) / 8
         } else if header.format == .jpeg {
-            let shrink = [8, 4, 2].first { covers(1 / Double($0)) } ?? 1
+            let shrink = settings.jpegDraftScales ? draftShrink : [8, 4, 2].first { covers(1 / Double($0)) } ?? 1
             load = .load(shrink: shrink)
             loadedW = (header.width + shrink - 1) / shrink
             loadedH = (header.height + shrink - 1) / shrink

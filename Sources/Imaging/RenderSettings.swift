@@ -12,11 +12,16 @@ public struct RenderSettings: Sendable, Equatable {
     /// JPEG shrink-on-load keeps at least this factor of resolution above the target: 1.0 decodes at the
     /// smallest DCT scale that still covers the target (Pillow's `draft`, fastest); 2.0 is libvips' default (sharper).
     public var jpegShrinkReserve: Double = 1.0
-    /// Decode JPEGs with libjpeg-turbo's scaled decoder (eighths, not just 1/2/4/8) instead of libvips'.
+    /// Decode JPEGs with libjpeg-turbo's scaled decoder instead of libvips'.
     public var turboJPEG: Bool = true
-    /// With libjpeg-turbo: the fast integer IDCT (Pillow uses the accurate one; the difference is
-    /// below a level on average once the image is resized).
-    public var jpegFastDCT: Bool = true
+    /// Pick the JPEG decode scale as Pillow's `draft` does for Thumbor (1/2, 1/4 or 1/8, from the whole
+    /// ratio of source to target): with the accurate IDCT and Thumbor's resampling, fit-in thumbnails of
+    /// JPEGs then carry Thumbor's exact pixels. Off: the smallest eighth that covers the target (3/8, 5/8…
+    /// too), fewer pixels to decode and resample where such an eighth fits.
+    public var jpegDraftScales: Bool = true
+    /// With libjpeg-turbo: the fast integer IDCT at full scale (scaled decodes have one IDCT only).
+    /// Pillow uses the accurate one, so Thumbor's pixels need it off.
+    public var jpegFastDCT: Bool = false
     public var jpegQuality: Int = 80
     public var webpQuality: Int = 80
     public var avifQuality: Int = 80
@@ -41,7 +46,7 @@ public struct RenderSettings: Sendable, Equatable {
     public static func == (a: Self, b: Self) -> Bool {
         a.maxPixels == b.maxPixels && a.maxWidth == b.maxWidth && a.maxHeight == b.maxHeight
             && a.respectOrientation == b.respectOrientation && a.jpegShrinkReserve == b.jpegShrinkReserve
-            && a.turboJPEG == b.turboJPEG && a.jpegFastDCT == b.jpegFastDCT
+            && a.turboJPEG == b.turboJPEG && a.jpegFastDCT == b.jpegFastDCT && a.jpegDraftScales == b.jpegDraftScales
             && a.jpegQuality == b.jpegQuality && a.webpQuality == b.webpQuality && a.avifQuality == b.avifQuality
             && a.jxlQuality == b.jxlQuality && a.pngCompression == b.pngCompression
             && a.progressiveJPEG == b.progressiveJPEG && a.flattenBackground == b.flattenBackground

@@ -108,8 +108,9 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.png_compression", "PNG_COMPRESSION_LEVEL", "zlib level 0-9"),
         ("thumbnails.progressive_jpeg", "PROGRESSIVE_JPEG", "progressive JPEG output"),
         ("thumbnails.jpeg_shrink_reserve", "(Pillow draft)", "JPEG shrink-on-load keeps this factor above the target"),
-        ("thumbnails.jpeg_decoder", "-", "turbojpeg (scaled in eighths, fast) | libvips"),
-        ("thumbnails.jpeg_fast_dct", "-", "libjpeg-turbo's fast integer IDCT"),
+        ("thumbnails.jpeg_decoder", "-", "turbojpeg (libjpeg-turbo, scaled) | libvips"),
+        ("thumbnails.jpeg_draft_scales", "(Pillow draft)", "decode scale as Pillow's draft picks it (1/2, 1/4, 1/8; Thumbor's pixels); off: any eighth that covers"),
+        ("thumbnails.jpeg_fast_dct", "-", "libjpeg-turbo's fast integer IDCT at full scale (off: Pillow's accurate one)"),
         ("thumbnails.max_age", "MAX_AGE", "Cache-Control max-age in seconds (0 = none)"),
         ("thumbnails.auto_webp", "AUTO_WEBP", "WebP for browsers whose Accept lists image/webp (q > 0)"),
         ("thumbnails.auto_avif", "AUTO_AVIF", "AVIF for browsers whose Accept lists image/avif (q > 0)"),
@@ -197,6 +198,7 @@ extension ServiceConfiguration {
             render.turboJPEG = decoder == "turbojpeg"
         }
         render.jpegFastDCT = try r.bool("jpeg_fast_dct") ?? render.jpegFastDCT
+        render.jpegDraftScales = try r.bool("jpeg_draft_scales") ?? render.jpegDraftScales
         maxAge = try r.int("max_age", in: 0...Int(Int32.max)) ?? maxAge
         negotiation.autoWebP = try r.bool("auto_webp") ?? negotiation.autoWebP
         negotiation.autoAVIF = try r.bool("auto_avif") ?? negotiation.autoAVIF

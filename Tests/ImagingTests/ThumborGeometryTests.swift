@@ -130,13 +130,22 @@ struct RenderPlanTests {
         libvips.jpegShrinkReserve = 2
         let plan2 = try RenderPlan.make(request: request, header: header(2560, 1600), settings: libvips)
         #expect(plan2.steps.first == .load(shrink: 4))
-        // libjpeg-turbo scales in eighths: 2/8 of 2560x1600 is 640x400, the smallest that covers 512x320.
-        let turbo = try RenderPlan.make(request: try ThumborPath.parse("/unsafe/fit-in/512x512/a.jpg"), header: header(2560, 1600),
-                                        settings: RenderSettings())
-        #expect(turbo.steps.first == .decodeJPEG(eighths: 2, fastDCT: true))
-        let wider = try RenderPlan.make(request: try ThumborPath.parse("/unsafe/fit-in/700x700/a.jpg"), header: header(2560, 1600),
-                                        settings: RenderSettings())
-        #expect(wider.steps.first == .decodeJPEG(eighths: 3, fastDCT: true))
+        // Pillow's draft, by default: 2560 // 512 = 5 → 1/4 (640x400); 2560 // 437 = 5, 1600 // 700 = 2 → 1/2;
+        // 2560 // 1000 = 2 → 1/2; 2559 // 1280 = 1 → full scale.
+        func firstStep(_ path: String, _ width: Int, _ height: Int, _ settings: RenderSettings = RenderSettings()) throws -> RenderStep? {
+            try RenderPlan.make(request: try ThumborPath.parse(path), header: header(width, height), settings: settings).steps.first
+        }
+        #expect(try firstStep("/unsafe/fit-in/512x512/a.jpg", 2560, 1600) == .decodeJPEG(eighths: 2, fastDCT: false))
+        #expect(try firstStep("/unsafe/fit-in/700x700/a.jpg", 2560, 1600) == .decodeJPEG(eighths: 4, fastDCT: false))
+        #expect(try firstStep("/unsafe/fit-in/1000x1000/a.jpg", 2560, 1600) == .decodeJPEG(eighths: 4, fastDCT: false))
+        #expect(try firstStep("/unsafe/fit-in/1280x1280/a.jpg", 2559, 1600) == .decodeJPEG(eighths: 8, fastDCT: false))
+        #expect(try firstStep("/unsafe/fit-in/300x300/a.jpg", 5120, 2880) == .decodeJPEG(eighths: 1, fastDCT: false))
+        // Without draft scales, libjpeg-turbo's eighths: 3/8 of 2560 (960) is the smallest that covers 700.
+        var eighths = RenderSettings()
+        eighths.jpegDraftScales = false
+        eighths.jpegFastDCT = true
+        #expect(try firstStep("/unsafe/fit-in/512x512/a.jpg", 2560, 1600, eighths) == .decodeJPEG(eighths: 2, fastDCT: true))
+        #expect(try firstStep("/unsafe/fit-in/700x700/a.jpg", 2560, 1600, eighths) == .decodeJPEG(eighths: 3, fastDCT: true))
         // A profile that is not sRGB needs libvips (and lcms); so does CMYK.
         var adobe = header(2560, 1600)
         adobe.profile = .other
