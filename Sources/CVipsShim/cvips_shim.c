@@ -247,6 +247,16 @@ static VipsImage *cvips_progressive_dc_load(const void *buf, size_t len, int *no
             return NULL;
         }
     }
+    /* Every component at full sampling (4:4:4, grey): Pinhole's DC decoder, one value per block. */
+    int full_sampling = 1;
+    for (int c = 0; c < cinfo.num_components; c++)
+        if (cinfo.comp_info[c].h_samp_factor != 1 || cinfo.comp_info[c].v_samp_factor != 1) full_sampling = 0;
+    if (full_sampling) {
+        jpeg_destroy_decompress(&cinfo);
+        return cvips_progressive_dc_decode(buf, len);
+    }
+    /* Otherwise (4:2:2, whose chroma is upsampled rather than scaled through the IDCT) libjpeg in
+       buffered-image mode, stopped once the DC is complete. */
     cinfo.buffered_image = TRUE;
     cinfo.do_block_smoothing = FALSE;
     cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;

@@ -1,11 +1,14 @@
 /// What decoding a source will hold in memory beyond the streaming pipeline, read from its header
 /// without decoding. Only progressive JPEG needs a large buffer: libjpeg keeps every DCT coefficient
 /// of the whole image (2 bytes each, per component at its sampled size) until the last scan, whatever
-/// the output scale — 88 MB for a 14.7 MP 4:4:4 photo. Everything else streams (0).
+/// the output scale — 88 MB for a 14.7 MP 4:4:4 photo. At 1/8 (`scaleEighths` 1) a 4:4:4 or grey
+/// YCbCr file goes to Pinhole's DC-only decoder instead, which keeps one value per block (1.4 MB for
+/// that photo). Everything else streams (0).
 public enum DecodeMemory {
-    public static func estimate(_ bytes: UnsafeRawBufferPointer) -> Int {
+    public static func estimate(_ bytes: UnsafeRawBufferPointer, scaleEighths: Int = 8) -> Int {
         guard bytes.count > 4, bytes[0] == 0xFF, bytes[1] == 0xD8 else { return 0 }
         var offset = 2
+        var storedAsRGB = false   // Adobe APP14 with transform 0: not YCbCr, so not the DC-only decoder
         while offset + 4 <= bytes.count {
             guard bytes[offset] == 0xFF else { return 0 }
             let marker = bytes[offset + 1]
@@ -26,6 +29,10 @@ public enum DecodeMemory {
                     return (max(1, Int(factors >> 4)), max(1, Int(factors & 0x0F)))
                 }
                 let maxH = sampling.map(\.0).max()!, maxV = sampling.map(\.1).max()!
+                let ids = (0..<count).map { bytes[offset + 10 + 3 * $0] }
+                let dcOnly = scaleEighths == 1 && marker == 0xC2 && (count == 1 || count == 3) && maxH == 1 && maxV == 1
+                    && !storedAsRGB && ids != [UInt8(ascii: "R"), UInt8(ascii: "G"), UInt8(ascii: "B")]
+                if dcOnly { return (width + 7) / 8 * ((height + 7) / 8) * count * 2 }
                 // Blocks per component, rounded up to whole 8×8 blocks of its sampled size; 64 × 2 bytes each.
                 return sampling.reduce(0) { total, factor in
                     let columns = (width * factor.0 + maxH * 8 - 1) / (maxH * 8)
@@ -34,6 +41,10 @@ public enum DecodeMemory {
                 }
             }
             if marker == 0xDA || marker == 0xD9 { return 0 }   // scan data before a frame header: not a JPEG we know
+            if marker == 0xEE, length >= 14, offset + 15 < bytes.count,
+               bytes[offset + 4] == UInt8(ascii: "A"), bytes[offset + 5] == UInt8(ascii: "d") {
+                storedAsRGB = bytes[offset + 15] == 0
+            }
             offset += 2 + length
         }
         return 0

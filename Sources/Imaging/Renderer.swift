@@ -65,7 +65,7 @@ public enum Renderer {
             return try execute(source.plan(request: request, settings: settings, extracted: extracted, detected: detected),
                                on: bytes, settings: settings, deadline: deadline, budget: budget, overlays: overlays)
         }
-        let held = budget?.acquire(DecodeMemory.estimate(bytes)) ?? 0
+        let held = budget?.acquire(DecodeMemory.estimate(bytes, scaleEighths: eighths)) ?? 0
         let decoded: Image
         let detected: [FocalPoint]
         do {
@@ -198,7 +198,10 @@ public enum Renderer {
         var output: [UInt8] = []
         var decoded = false
         // The decode's memory is held from the first step until the pixels are in memory (`decoded`).
-        var held = budget?.acquire(DecodeMemory.estimate(bytes)) ?? 0
+        // (Preloaded pixels were decoded, under the budget, by the caller.)
+        var scaleEighths = 8
+        if case let .decodeJPEG(eighths, _) = plan.steps.first { scaleEighths = eighths }
+        var held = budget?.acquire(preloaded == nil ? DecodeMemory.estimate(bytes, scaleEighths: scaleEighths) : 0) ?? 0
         defer { budget?.release(held) }
         func decodeFinished() {
             decoded = true

@@ -13,11 +13,15 @@ struct DecodeBudgetTests {
         let beach = try Corpus.bytes("photo-beach-5120x2880.jpg")
         let beachBytes: Int = beach.withUnsafeBytes { DecodeMemory.estimate($0) }
         #expect(beachBytes == 640 * 360 * 3 * 128)
+        // At 1/8 the DC-only decoder keeps one 2-byte value per block; subsampled files still need libjpeg.
+        #expect(beach.withUnsafeBytes { DecodeMemory.estimate($0, scaleEighths: 1) } == 640 * 360 * 3 * 2)
+        #expect(beach.withUnsafeBytes { DecodeMemory.estimate($0, scaleEighths: 2) } == 640 * 360 * 3 * 128)
         // 2560×1600 progressive 4:2:0: Y 320×200 blocks, Cb and Cr 160×100 each.
         let subsampled = try Image.open(try Corpus.bytes("photo-kite-2560x1600.jpg"), sequential: false)
             .encoded(.jpeg(quality: 80, progressive: true))
         let subsampledBytes: Int = subsampled.withUnsafeBytes { DecodeMemory.estimate($0) }
         #expect(subsampledBytes == (320 * 200 + 2 * 160 * 100) * 128)
+        #expect(subsampled.withUnsafeBytes { DecodeMemory.estimate($0, scaleEighths: 1) } == subsampledBytes)
         // Baseline JPEG, PNG, garbage: they stream.
         for name in ["photo-kite-2560x1600.jpg", "format-rgba-1280x800.png", "bad/garbage.png", "bad/truncated.jpg"] {
             let bytes: Int = try Corpus.bytes(name).withUnsafeBytes { DecodeMemory.estimate($0) }

@@ -227,3 +227,31 @@ def test_jpeg_thumbnails_are_thumbors_pixels(pinhole, thumbor, option):
         assert ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None, f"{name}: pixels differ"
         if not {"icc_profile", "comment", "exif"} & b.info.keys():
             assert ours.content == theirs.content, f"{name}: bytes differ"
+
+
+def test_progressive_dc_decode_is_thumbors(tmp_path):
+    """Progressive 4:4:4 and grey JPEGs at 1/8 are decoded from their DC scans alone (Pinhole's own DC
+    decoder); Thumbor decodes them whole at 1/8. Restart intervals, odd sizes and successive
+    approximation included: the thumbnails must be identical."""
+    import io
+    from PIL import Image, ImageChops
+    from conftest import CORPUS, servers_on
+    photo = Image.open(CORPUS / "photo-kite-2560x1600.jpg").convert("RGB").crop((3, 5, 2003, 1205))   # 2000x1200
+    photo.save(tmp_path / "restarts.jpg", quality=90, progressive=True, subsampling=0, restart_marker_blocks=7)
+    photo.crop((0, 0, 1999, 1197)).save(tmp_path / "odd.jpg", quality=75, progressive=True, subsampling=0)
+    photo.convert("L").save(tmp_path / "grey.jpg", quality=85, progressive=True, restart_marker_rows=3)
+    photo.save(tmp_path / "subsampled.jpg", quality=80, progressive=True)   # 4:2:0: the full decoder
+    photo.save(tmp_path / "half.jpg", quality=80, progressive=True, subsampling=1)   # 4:2:2: libjpeg's DC path
+    with servers_on(tmp_path) as (pinhole, thumbor):
+        for name in ["restarts.jpg", "odd.jpg", "grey.jpg", "subsampled.jpg", "half.jpg"]:
+            for option in ["fit-in/240x240", "200x0"]:
+                path = sign(f"{option}/filters:format(png)/{name}")
+                ours, theirs = pinhole.get(path), thumbor.get(path)
+                assert ours.status_code == theirs.status_code == 200, name
+                a, b = Image.open(io.BytesIO(ours.content)).convert("RGB"), Image.open(io.BytesIO(theirs.content)).convert("RGB")
+                assert a.size == b.size, name
+                assert ImageChops.difference(a, b).getbbox() is None, f"{name} {option}"
+        # Cut inside its DC scan: an error (4xx), and the service keeps serving.
+        (tmp_path / "cut.jpg").write_bytes((tmp_path / "restarts.jpg").read_bytes()[:3000])
+        assert 400 <= pinhole.get(sign("fit-in/240x240/cut.jpg")).status_code < 500
+        assert pinhole.get(sign("fit-in/240x240/restarts.jpg")).status_code == 200

@@ -21,6 +21,8 @@ VipsImage *cvips_open_file(const char *path, int sequential, int fail_on);
 /* Decodes a JPEG with libjpeg-turbo at scale eighths/8 (1..8), optionally with the fast integer IDCT,
    into a new 8-bit RGB (or one-band grey) image. Returns NULL with libvips' error set on failure. */
 VipsImage *cvips_turbojpeg_load(const void *buf, size_t len, int eighths, int fast_dct);
+/* 1/8-scale pixels of a progressive 4:4:4 or grey JPEG from its DC scans alone: progressive_dc.c. */
+VipsImage *cvips_progressive_dc_decode(const void *buf, size_t len);
 /* 1 when the image's embedded ICC profile describes itself as sRGB. */
 int cvips_has_srgb_profile(VipsImage *in);
 /* Loader name ("jpegload_buffer", …) or NULL when not an image libvips can read. */
