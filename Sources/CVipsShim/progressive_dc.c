@@ -157,8 +157,10 @@ static int decode_dc_scan(struct dc_state *s, const int *members, int count, con
                     diff = receive(s, size);
                     if (diff < (1 << (size - 1))) diff -= (1 << size) - 1;   /* EXTEND */
                 }
-                predictors[c] += diff;
-                *dc = (int16_t) (predictors[c] * (1 << low));
+                /* Wrapping arithmetic, as libjpeg's LEFT_SHIFT into a 16-bit coefficient: corrupt data
+                   cannot overflow a signed integer here. */
+                predictors[c] = (int32_t) ((uint32_t) predictors[c] + (uint32_t) diff);
+                *dc = (int16_t) (uint16_t) ((uint32_t) predictors[c] << low);
             } else if (next_bit(s)) {
                 *dc |= (int16_t) (1 << low);
             }

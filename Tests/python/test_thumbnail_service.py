@@ -231,3 +231,40 @@ def test_serve_runs_with_huge_pages_for_large_allocations(pinhole):
         assert server.get("/healthcheck").status_code == 200
     finally:
         server.stop()
+
+
+def test_mutated_progressive_jpegs_are_4xx_or_rendered_never_5xx(tmp_path):
+    """Pinhole's DC-only decoder reads untrusted bytes: 120 progressive 4:4:4 and grey JPEGs with flipped
+    bytes, overwritten runs and truncations each render or get a 4xx, and the service keeps serving."""
+    import io
+    import random
+    from PIL import Image
+    photo = Image.open(CORPUS / "photo-kite-2560x1600.jpg").convert("RGB").crop((0, 0, 800, 480))
+    sources = []
+    for image, options in [(photo, {"subsampling": 0, "restart_marker_blocks": 5}), (photo.convert("L"), {})]:
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=90, progressive=True, **options)
+        sources.append(buffer.getvalue())
+    rng = random.Random(11)
+    server = PinholeServer(file_root=str(tmp_path))
+    try:
+        statuses = set()
+        for i in range(120):
+            data = bytearray(sources[i % 2])
+            kind = i % 3
+            if kind == 0:
+                for _ in range(rng.randrange(1, 20)):
+                    data[rng.randrange(2, len(data))] = rng.randrange(256)
+            elif kind == 1:
+                data = data[:rng.randrange(2, len(data))]
+            else:
+                at = rng.randrange(2, 2000)
+                data[at:at + rng.randrange(1, 40)] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40)))
+            (tmp_path / f"m{i}.jpg").write_bytes(bytes(data))
+            response = server.get(sign(f"fit-in/100x100/m{i}.jpg"))
+            assert response.status_code == 200 or 400 <= response.status_code < 500, (i, response.status_code, response.text)
+            statuses.add(response.status_code)
+        assert 200 in statuses and any(400 <= s < 500 for s in statuses)
+        assert server.get("/healthcheck").status_code == 200 and server.process.poll() is None
+    finally:
+        server.stop()
