@@ -862,6 +862,19 @@ int cvips_wavelet_sharpen(VipsImage *in, VipsImage **out, double amount, double 
     return cvips_on_colour(in, out, op_wavelet_sharpen, args);
 }
 
+/* One line of a 1-D convolution by `kernel` (2 × radius + 1 taps), its ends repeated: `length` values
+   `stride` apart, from `in` to the same places in `out`. */
+static void blur_line(const float *in, float *out, int length, ptrdiff_t stride, const float *kernel, int radius) {
+    for (int i = 0; i < length; i++) {
+        float sum = 0;
+        for (int k = -radius; k <= radius; k++) {
+            int j = i + k < 0 ? 0 : i + k >= length ? length - 1 : i + k;
+            sum += kernel[k + radius] * in[j * stride];
+        }
+        out[i * stride] = sum;
+    }
+}
+
 int cvips_colour_rarity_centre(VipsImage *in, int *x, int *y) {
     /* Colour rarity: how far each pixel's chroma (Cb, Cr of JPEG's YCbCr) lies from the picture's mean
        chroma, Gaussian-blurred over ~1 % of the picture; the subject is where that peaks. Luma is left
@@ -899,27 +912,14 @@ int cvips_colour_rarity_centre(VipsImage *in, int *x, int *y) {
     float total = 0;
     for (int k = -radius; k <= radius; k++) total += kernel[k + radius] = (float) exp(-(k * k) / (2 * sigma * sigma));
     for (int k = 0; k <= 2 * radius; k++) kernel[k] /= total;
-    for (int row = 0; row < height; row++)
-        for (int col = 0; col < width; col++) {
-            float sum = 0;
-            for (int k = -radius; k <= radius; k++) {
-                int c = col + k < 0 ? 0 : col + k >= width ? width - 1 : col + k;
-                sum += kernel[k + radius] * map[row * width + c];
-            }
-            tmp[row * width + col] = sum;
-        }
+    for (int row = 0; row < height; row++) blur_line(map + (size_t) row * width, tmp + (size_t) row * width, width, 1, kernel, radius);
+    for (int col = 0; col < width; col++) blur_line(tmp + col, map + col, height, width, kernel, radius);
     float best = -1;
     *x = 0;
     *y = 0;
     for (int row = 0; row < height; row++)
-        for (int col = 0; col < width; col++) {
-            float sum = 0;
-            for (int k = -radius; k <= radius; k++) {
-                int r = row + k < 0 ? 0 : row + k >= height ? height - 1 : row + k;
-                sum += kernel[k + radius] * tmp[r * width + col];
-            }
-            if (sum > best) { best = sum; *x = col; *y = row; }
-        }
+        for (int col = 0; col < width; col++)
+            if (map[row * width + col] > best) { best = map[row * width + col]; *x = col; *y = row; }
     g_free(kernel);
     g_free(cb);
     g_free(cr);

@@ -55,6 +55,12 @@ public struct ImagingHandler: Sendable {
         var negotiable: Bool
         /// Cache addresses of the negotiated variants (WebP, AVIF), keyed by format.
         var variantAddresses: [ImageFormat: CacheAddress] = [:]
+
+        /// Where the result for `variant` (the negotiated format, nil when none) is cached, if it is.
+        func cacheAddress(variant: ImageFormat?) -> CacheAddress? {
+            guard let variant else { return cacheAddress }
+            return variantAddresses[variant]
+        }
     }
 
     /// Spec §3 step 1: route + decode, loader validation, unsafe/hash gate, signature. A path that passed
@@ -170,7 +176,7 @@ public struct ImagingHandler: Sendable {
     /// From the cache without touching libvips, or rendered once however many ask at the same moment.
     func thumbnail(for authorised: Authorised, variant: ImageFormat? = nil, onlyIfCached: Bool) async throws -> (Thumbnail, hit: Bool) {
         let request = authorised.request
-        let address = variant.map { authorised.variantAddresses[$0] } ?? authorised.cacheAddress
+        let address = authorised.cacheAddress(variant: variant)
         let cache = address == nil ? nil : self.cache
         // Hits stay on the event loop: hot entries come from memory, the rest are small, page-cached files
         // (a hop to a thread pool would cost more than the read).
@@ -325,7 +331,7 @@ public struct ImagingHandler: Sendable {
               head.headerFields[.connection] == nil, head.headerFields[Self.overlayFetchField] == nil,
               let cache, let authorised = try? authorise(rawPath: target), !authorised.request.meta else { return nil }
         let variant = authorised.negotiable ? configuration.negotiation.format(accept: head.headerFields[.accept]) : nil
-        guard let address = variant.map({ authorised.variantAddresses[$0] }) ?? authorised.cacheAddress,
+        guard let address = authorised.cacheAddress(variant: variant),
               let entry = cache.memoryHit(address) else { return nil }
         ServiceMetrics.cacheHits.increment()
         let thumbnail = Thumbnail(body: entry.body, contentType: entry.metadata.contentType, sha1: entry.metadata.sha1,
