@@ -368,9 +368,17 @@ int cvips_to_srgb(VipsImage *in, VipsImage **out, int keep_gray) {
     return 0;
 }
 
+static int cvips_colour_bands(VipsImage *in) {
+    int bands = vips_image_get_bands(in);
+    return vips_image_hasalpha(in) ? bands - 1 : bands;
+}
+
+/* Alpha flattened onto a background: one value per colour band (grey takes the red value). An image
+   without alpha is returned as it is (vips_flatten would take its last colour band for alpha). */
 int cvips_flatten(VipsImage *in, VipsImage **out, double r, double g, double b) {
+    if (!vips_image_hasalpha(in)) return vips_copy(in, out, NULL);
     double bg[3] = { r, g, b };
-    int n = vips_image_get_bands(in) >= 3 ? 3 : 1;
+    int n = cvips_colour_bands(in) >= 3 ? 3 : 1;
     VipsArrayDouble *background = vips_array_double_new(bg, n);
     int result = vips_flatten(in, out, "background", background, NULL);
     vips_area_unref(VIPS_AREA(background));
@@ -456,10 +464,6 @@ int cvips_jxlsave(VipsImage *in, int quality, void **buf, size_t *len) {
 
 /* ---- Filters (Thumbor's post-transform filters on 8-bit sRGB / B_W images, alpha last) ---- */
 
-static int cvips_colour_bands(VipsImage *in) {
-    int bands = vips_image_get_bands(in);
-    return vips_image_hasalpha(in) ? bands - 1 : bands;
-}
 
 int cvips_maplut(VipsImage *in, VipsImage **out, const unsigned char *luts, int lut_bands) {
     /* A 256×1 LUT image with one band per image band; alpha (past lut_bands) maps to itself. */

@@ -74,6 +74,9 @@ public struct RenderPlan: Sendable {
     public var animationFrames = 1
     /// The requested size after clamping and `no_upscale` (0 = not given), which `fill` and `upscale` use.
     public var requestedSize = PixelSize(width: 0, height: 0)
+    /// False when the output format cannot depend on Accept (an animated GIF stays a GIF): the response
+    /// then carries no `Vary: Accept`, as Thumbor's does not.
+    public var formatFollowsAccept = true
 
     /// `trim` is Thumbor's trim box in displayed coordinates, when the URL asks for trim and it found one.
     /// `detected` are smart-detection focal points in displayed full-size coordinates; `extracted` are
@@ -209,6 +212,14 @@ public struct RenderPlan: Sendable {
         // negotiated one, else the source's (spec §5.4).
         var filterFormat: ImageFormat?
         for case let .format(name) in filters { filterFormat = name.flatMap(ImageFormat.init(filterName:)) }
+        // Thumbor negotiates only for still images: an animated GIF stays a GIF whatever Accept says
+        // (`animated_webp` lets WebP, which animates too, take its place).
+        let animatedGIF = settings.keepAnimation && header.format == .gif && header.pages > 1
+        var requestedFormat = requestedFormat
+        if animatedGIF, requestedFormat == .webp || requestedFormat == .avif,
+           !(requestedFormat == .webp && settings.animatedWebP) {
+            requestedFormat = nil
+        }
         let format = filterFormat ?? requestedFormat ?? OutputFormatPolicy.format(forSource: header.format, hasAlpha: header.hasAlpha)
         steps.append(header.format == .exr && header.hasAlpha ? .premultipliedToSRGB : .toSRGB(keepGray: header.bands <= 2))
         if orientation.value != 1 { steps.append(.autoOrient(orientation.value)) }
@@ -220,6 +231,7 @@ public struct RenderPlan: Sendable {
         steps.append(.encode(settings.saveOptions(for: format, quality: quality)))
         var plan = RenderPlan(header: header, logicalSource: logical, geometry: geometry, outputFormat: format, steps: steps)
         plan.filters = filters
+        plan.formatFollowsAccept = !animatedGIF || settings.animatedWebP
         for filter in filters {
             switch filter {
             case let .maxBytes(n): plan.maxBytes = n

@@ -32,6 +32,9 @@ public struct RenderSettings: Sendable, Equatable {
     public var flattenBackground: (red: Double, green: Double, blue: Double) = (255, 255, 255)
     /// Animated GIF/WebP sources keep every frame when written as GIF or WebP (off: the first frame).
     public var keepAnimation: Bool = true
+    /// AUTO_WEBP turns animated GIF sources into animated WebP (off: they stay GIF, as in Thumbor, which
+    /// negotiates only for still images).
+    public var animatedWebP: Bool = false
     /// Animations with more frames than this are rendered from their first frame only.
     public var maxAnimationFrames: Int = 500
     /// AUTO_PNG_TO_JPG: PNG sources without any transparent pixel are written as JPEG.
@@ -52,6 +55,7 @@ public struct RenderSettings: Sendable, Equatable {
             && a.progressiveJPEG == b.progressiveJPEG && a.flattenBackground == b.flattenBackground
             && a.enabledFilters == b.enabledFilters && a.smartDetector == b.smartDetector && a.autoPNGToJPG == b.autoPNGToJPG
             && a.keepAnimation == b.keepAnimation && a.maxAnimationFrames == b.maxAnimationFrames
+            && a.animatedWebP == b.animatedWebP
     }
 
     /// The encoder for an output format.

@@ -29,6 +29,9 @@ public struct Rendered: Sendable {
     public var bytes: [UInt8]
     public var format: ImageFormat
     public var plan: RenderPlan
+    /// The size of the encoded image (of each frame, for animations): what `/meta` reports as `target`,
+    /// whatever the filters after the geometry did to it.
+    public var outputSize: PixelSize
 }
 
 /// Executes render plans on libvips. Synchronous and CPU-bound: call it from a worker thread, never
@@ -196,6 +199,7 @@ public enum Renderer {
                                overlays: [String: [UInt8]] = [:], preloaded: Image? = nil) throws(RenderError) -> Rendered {
         var image: Image?
         var output: [UInt8] = []
+        var outputSize = PixelSize(width: 0, height: 0)
         var decoded = false
         // The decode's memory is held from the first step until the pixels are in memory (`decoded`).
         // (Preloaded pixels were decoded, under the budget, by the caller.)
@@ -227,7 +231,8 @@ public enum Renderer {
                 decodeFinished()
                 guard case let .encode(options) = plan.steps.last else { throw RenderError.processing(VipsError(operation: "plan", message: "no encoder")) }
                 output = try Image.animation(frames: frames, timingFrom: all).encoded(options)
-                return Rendered(bytes: output, format: plan.outputFormat, plan: plan)
+                return Rendered(bytes: output, format: plan.outputFormat, plan: plan,
+                                outputSize: PixelSize(width: frames[0].width, height: frames[0].height))
             }
             for step in plan.steps {
                 if let deadline, ContinuousClock.now > deadline { throw RenderError.deadlineExceeded }
@@ -245,6 +250,7 @@ public enum Renderer {
                         final = try final.flatten(red: bg.red, green: bg.green, blue: bg.blue)
                     }
                     output = try encode(final, options, maxBytes: plan.maxBytes)
+                    outputSize = PixelSize(width: final.width, height: final.height)
                 case .toSRGB, .premultipliedToSRGB:
                     image = try transform(image!, step, plan: plan, settings: settings, overlays: overlays)
                     decodeFinished()
@@ -260,7 +266,7 @@ public enum Renderer {
         } catch {
             throw .processing(VipsError(operation: "render", message: "\(error)"))
         }
-        return Rendered(bytes: output, format: plan.outputFormat, plan: plan)
+        return Rendered(bytes: output, format: plan.outputFormat, plan: plan, outputSize: outputSize)
     }
 
     /// One pixel step of a plan (everything but loading and encoding).

@@ -151,6 +151,8 @@ public struct ImagingHandler: Sendable {
         var sha1: String?
         /// The `max_age()` filter's seconds, replacing the configured max-age (0: no Cache-Control).
         var maxAge: Int?
+        /// False when Accept cannot change this answer (an animated GIF stays a GIF): no `Vary: Accept`.
+        var variesWithAccept = true
     }
 
     /// The result cache's key for a request: the signed path as sent (query excluded), plus the
@@ -182,8 +184,7 @@ public struct ImagingHandler: Sendable {
         // (a hop to a thread pool would cost more than the read).
         if let cache, let address, let entry = cache.get(address) {
             ServiceMetrics.cacheHits.increment()
-            return (Thumbnail(body: entry.body, contentType: entry.metadata.contentType, sha1: entry.metadata.sha1,
-                              maxAge: entry.metadata.maxAge), true)
+            return (Thumbnail(entry), true)
         }
         if cache != nil { ServiceMetrics.cacheMisses.increment() }
         if onlyIfCached { throw ServiceError(.gatewayTimeout, "not cached (only-if-cached)") }
@@ -212,7 +213,7 @@ public struct ImagingHandler: Sendable {
                         // The write (a file and a rename) runs off the event loop.
                         try? await NIOThreadPool.singleton.runIfActive {
                             cache.put(address, contentType: thumbnail.contentType, origin: authorised.rawPath, body: thumbnail.body,
-                                      maxAge: thumbnail.maxAge)
+                                      maxAge: thumbnail.maxAge, fixedFormat: thumbnail.variesWithAccept ? nil : true)
                         }
                         ServiceMetrics.cacheDegraded.record(cache.isDegraded ? 1 : 0)
                     }
@@ -277,11 +278,13 @@ public struct ImagingHandler: Sendable {
         switch outcome {
         case let .success(rendered):
             if request.meta {
-                let json = MetaDocument.json(for: rendered.plan, imageURL: request.imageURL, frameCount: rendered.plan.header.pages)
+                let json = MetaDocument.json(for: rendered.plan, imageURL: request.imageURL, frameCount: rendered.plan.header.pages,
+                                             served: rendered.outputSize)
                 return Thumbnail(body: ByteBuffer(string: json), contentType: "application/json", maxAge: rendered.plan.maxAge)
             }
             let type = MimeSniffer.mimeType(of: rendered.bytes) ?? rendered.format.mimeType
-            return Thumbnail(body: ByteBuffer(bytes: rendered.bytes), contentType: type, maxAge: rendered.plan.maxAge)
+            return Thumbnail(body: ByteBuffer(bytes: rendered.bytes), contentType: type, maxAge: rendered.plan.maxAge,
+                             variesWithAccept: rendered.plan.formatFollowsAccept)
         case let .failure(error):
             throw Self.serviceError(for: error)
         }
@@ -310,7 +313,7 @@ public struct ImagingHandler: Sendable {
             headers[.expires] = expires.string(secondsFromNow: maxAge)
         }
         if !configuration.corsOrigin.isEmpty { headers[.accessControlAllowOrigin] = configuration.corsOrigin }
-        if negotiable && thumbnail.contentType.hasPrefix("image/") { headers[.vary] = "Accept" }
+        if negotiable && thumbnail.variesWithAccept && thumbnail.contentType.hasPrefix("image/") { headers[.vary] = "Accept" }
         if configuration.etags {
             let etag = thumbnail.sha1.map { "\"\($0)\"" } ?? EntityTag.of(thumbnail.body)
             headers[.eTag] = etag
@@ -334,8 +337,7 @@ public struct ImagingHandler: Sendable {
         guard let address = authorised.cacheAddress(variant: variant),
               let entry = cache.memoryHit(address) else { return nil }
         ServiceMetrics.cacheHits.increment()
-        let thumbnail = Thumbnail(body: entry.body, contentType: entry.metadata.contentType, sha1: entry.metadata.sha1,
-                                  maxAge: entry.metadata.maxAge)
+        let thumbnail = Thumbnail(entry)
         var (head, body) = response(to: thumbnail, requestHeaders: head.headerFields, isHead: false, cacheStatus: "hit",
                                     negotiable: authorised.negotiable)
         // What Hummingbird adds to every response it writes.
@@ -353,5 +355,13 @@ public struct ImagingHandler: Sendable {
         if error.status == .tooManyRequests { headers[.retryAfter] = "1" }
         if isHead { return Response(status: error.status, headers: headers) }
         return Response(status: error.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+extension ImagingHandler.Thumbnail {
+    /// A result-cache entry, answered with the headers its first response had.
+    init(_ entry: CacheEntry) {
+        self.init(body: entry.body, contentType: entry.metadata.contentType, sha1: entry.metadata.sha1,
+                  maxAge: entry.metadata.maxAge, variesWithAccept: entry.metadata.fixedFormat != true)
     }
 }

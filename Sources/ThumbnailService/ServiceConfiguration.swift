@@ -115,6 +115,7 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.auto_webp", "AUTO_WEBP", "WebP for browsers whose Accept lists image/webp (q > 0)"),
         ("thumbnails.auto_avif", "AUTO_AVIF", "AVIF for browsers whose Accept lists image/avif (q > 0)"),
         ("thumbnails.keep_animation", "ALLOW_ANIMATED_GIFS", "animated GIF/WebP stay animated (off: first frame)"),
+        ("thumbnails.animated_webp", "-", "with auto_webp, animated GIFs become animated WebP (off: they stay GIF, as in Thumbor)"),
         ("thumbnails.max_animation_frames", "-", "animations with more frames render from their first frame"),
         ("thumbnails.auto_png_to_jpg", "AUTO_PNG_TO_JPG", "PNG sources without transparency come out as JPEG"),
         ("thumbnails.meta_callback_name", "META_CALLBACK_NAME", "JSONP callback wrapping every /meta answer"),
@@ -204,6 +205,7 @@ extension ServiceConfiguration {
         negotiation.autoAVIF = try r.bool("auto_avif") ?? negotiation.autoAVIF
         render.autoPNGToJPG = try r.bool("auto_png_to_jpg") ?? render.autoPNGToJPG
         render.keepAnimation = try r.bool("keep_animation") ?? render.keepAnimation
+        render.animatedWebP = try r.bool("animated_webp") ?? render.animatedWebP
         render.maxAnimationFrames = try r.int("max_animation_frames", in: 1...10_000) ?? render.maxAnimationFrames
         metaCallbackName = try r.string("meta_callback_name") ?? metaCallbackName
         if !metaCallbackName.isEmpty, !JSONPCallback.isValid(metaCallbackName) {

@@ -111,6 +111,27 @@ struct RenderPlanTests {
         ImageHeader(width: w, height: h, bands: 3, pages: 1, hasAlpha: false, orientation: orientation, loader: loader)
     }
 
+    /// Thumbor negotiates formats only for still images: an animated GIF stays a GIF under AUTO_WEBP/AVIF
+    /// (and the answer does not vary with Accept), unless `animated_webp` lets WebP take its place.
+    @Test func animatedGIFsKeepTheirFormatUnderNegotiation() throws {
+        let request = try ThumborPath.parse("/unsafe/fit-in/100x100/a.gif")
+        let gif = ImageHeader(width: 320, height: 200, bands: 4, pages: 3, hasAlpha: true, orientation: 1, loader: "gifload_buffer")
+        var settings = RenderSettings()
+        for negotiated in [ImageFormat.webp, .avif] {
+            let plan = try RenderPlan.make(request: request, header: gif, settings: settings, outputFormat: negotiated)
+            #expect(plan.outputFormat == .gif && plan.animationFrames == 3 && !plan.formatFollowsAccept)
+        }
+        var still = gif
+        still.pages = 1
+        let stillPlan = try RenderPlan.make(request: request, header: still, settings: settings, outputFormat: .webp)
+        #expect(stillPlan.outputFormat == .webp && stillPlan.formatFollowsAccept)
+        settings.animatedWebP = true
+        let webp = try RenderPlan.make(request: request, header: gif, settings: settings, outputFormat: .webp)
+        #expect(webp.outputFormat == .webp && webp.animationFrames == 3 && webp.formatFollowsAccept)
+        let avif = try RenderPlan.make(request: request, header: gif, settings: settings, outputFormat: .avif)
+        #expect(avif.outputFormat == .gif)
+    }
+
     @Test func normalizeExamples() {
         var settings = RenderSettings()
         settings.maxWidth = 400

@@ -25,6 +25,22 @@ struct ImageTests {
         #expect(checked >= 25)
     }
 
+    /// Flattening takes one background value per colour band, and leaves an image without alpha as it is
+    /// (libvips would take its last colour band for alpha: a 500 from `background_color` before JPEG).
+    @Test func flattenMatchesTheBands() throws {
+        let rgb = try Image.open(try Corpus.bytes("format-rgba-1280x800.png"), options: "", sequential: false)
+            .resize(horizontal: 0.05, vertical: 0.05)
+        #expect(rgb.bands == 4)
+        let flat = try rgb.flatten(red: 0, green: 0, blue: 255)
+        #expect(flat.bands == 3)
+        let again = try flat.flatten(red: 255, green: 0, blue: 0)
+        let same = try again.rawPixels() == flat.rawPixels()
+        #expect(again.bands == 3 && same)
+        let greyAlpha = try rgb.grayscale()
+        #expect(greyAlpha.bands == 2)
+        #expect(try greyAlpha.flatten(red: 10, green: 20, blue: 30).bands == 1)
+    }
+
     @Test func cropResizeFlipEncode() throws {
         let image = try Image.open(try Corpus.bytes("photo-kite-2560x1600.jpg"), options: "shrink=4", sequential: false)
         #expect(image.width == 640 && image.height == 400)

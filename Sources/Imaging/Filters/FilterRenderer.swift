@@ -19,6 +19,10 @@ enum FilterRenderer {
     static let maxBlurRadius = 150
 
     static func apply(_ filter: ThumborFilter, to image: Image, context: Context) throws -> Image {
+        // Thumbor's filters read pixels as RGB or RGBA (`image_data_as_rgb`, `paste`): a filter that brings a
+        // colour or an overlay turns a grey image into a colour one first, so that every colour, background
+        // and overlay meets three colour bands (plus alpha), whatever the source was.
+        let image = filter.bringsColour && image.colourBands < 3 ? try image.toSRGB(keepGray: false) : image
         let colour = image.colourBands
         switch filter {
         case let .brightness(percent):
@@ -26,15 +30,13 @@ enum FilterRenderer {
         case let .contrast(percent):
             return try image.mapped(through: Array(repeating: ToneTables.contrast(percent), count: colour))
         case let .rgb(red, green, blue):
-            let tables = [red, green, blue].map(ToneTables.brightness)
-            return colour >= 3 ? try image.mapped(through: tables) : image
+            return try image.mapped(through: [red, green, blue].map(ToneTables.brightness))
         case let .colorize(red, green, blue, fill):
-            guard let c = ColourName.hex(fill), colour >= 3 else { return image }
+            guard let c = ColourName.hex(fill) else { return image }
             return try image.mapped(through: [ToneTables.colorize(percent: red, fill: c.red),
                                               ToneTables.colorize(percent: green, fill: c.green),
                                               ToneTables.colorize(percent: blue, fill: c.blue)])
         case let .curve(all, red, green, blue):
-            guard colour >= 3 else { return image }
             let a = ToneTables.curve(all)
             let tables = [red, green, blue].map { channel in ToneTables.curve(channel).map { a[Int($0)] } }
             return try image.mapped(through: tables)
@@ -149,7 +151,7 @@ enum FilterRenderer {
         } else {
             return image
         }
-        var background = image.colourBands >= 3 ? [Double(rgb.red), Double(rgb.green), Double(rgb.blue)] : [Double(rgb.red)]
+        var background = [Double(rgb.red), Double(rgb.green), Double(rgb.blue)]
         if image.colourBands < image.bands {
             // With fill_transparent the image's transparent pixels show the fill colour too.
             let source = fillTransparent ? try image.flatten(red: Double(rgb.red), green: Double(rgb.green), blue: Double(rgb.blue)) : image
@@ -157,5 +159,15 @@ enum FilterRenderer {
             background.append(255)
         }
         return try image.embed(x: x, y: y, width: tw, height: th, background: background)
+    }
+}
+
+extension ThumborFilter {
+    /// Filters that bring a colour, a background or an overlay to the image (grey images become colour).
+    var bringsColour: Bool {
+        switch self {
+        case .rgb, .colorize, .curve, .roundCorner, .fill, .backgroundColor, .watermark, .frame: return true
+        default: return false
+        }
     }
 }

@@ -18,6 +18,8 @@ public struct CacheEntry: Sendable, Equatable {
         public var origin: String
         /// The `max_age()` filter's value, so that a hit answers with the same Cache-Control.
         public var maxAge: Int?
+        /// True when Accept could not change the entry (an animated GIF kept as GIF): hits send no Vary.
+        public var fixedFormat: Bool?
     }
     public var metadata: Metadata
     /// A `ByteBuffer` so that a hit from the memory layer is answered without copying the bytes.
@@ -188,9 +190,10 @@ public final class DiskCache: Sendable {
     }
 
     public func put(_ address: CacheAddress, contentType: String, origin: String, body: ByteBuffer, sha1: String? = nil,
-                    maxAge: Int? = nil) {
+                    maxAge: Int? = nil, fixedFormat: Bool? = nil) {
         let metadata = CacheEntry.Metadata(contentType: contentType, created: Date().timeIntervalSince1970.rounded(.down),
-                                           length: body.readableBytes, sha1: sha1 ?? Self.sha1Hex(body), origin: origin, maxAge: maxAge)
+                                           length: body.readableBytes, sha1: sha1 ?? Self.sha1Hex(body), origin: origin, maxAge: maxAge,
+                                           fixedFormat: fixedFormat)
         guard let json = try? JSONEncoder().encode(metadata) else { return }
         let bytes = Self.magic + Array(json) + [UInt8(ascii: "\n")] + Array(buffer: body)
         let directory = (address.path as NSString).deletingLastPathComponent
