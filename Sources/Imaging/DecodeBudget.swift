@@ -40,6 +40,13 @@ public final class DecodeBudget: @unchecked Sendable {   // state guarded by `co
         condition.unlock()
     }
 
+    /// Decodes waiting for room (what tests synchronise on instead of sleeping).
+    public var waiting: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return nextTicket - serving
+    }
+
     /// Bytes currently held by running decodes.
     public var inUse: Int {
         condition.lock()

@@ -326,17 +326,21 @@ public struct ImagingHandler: Sendable {
     }
 
     /// A plain GET whose thumbnail is in the result cache's memory layer, answered synchronously on the
-    /// event loop; nil for everything else (disk-only hits, misses, errors, HEAD, /meta, overlay fetches, `Connection`
-    /// handling), which goes through Hummingbird and `respond(to:)` as usual.
+    /// event loop; nil for everything else (disk-only hits, misses, errors, HEAD, /meta, overlay fetches,
+    /// `Connection` values other than `keep-alive`), which goes through Hummingbird and `respond(to:)` as
+    /// usual. (`Connection: keep-alive`, which browsers and most clients send, changes nothing in HTTP/1.1
+    /// and nothing in what Hummingbird answers: only `close` needs Hummingbird's connection handling.)
     func cachedResponse(to head: HTTPRequest) -> (HTTPResponse, ByteBuffer?)? {
         guard head.method == .get, let target = head.path, !target.utf8.contains(UInt8(ascii: "?")),
               target != "/healthcheck", target != "/healthcheck/", target != "/metrics",
-              head.headerFields[.connection] == nil, head.headerFields[Self.overlayFetchField] == nil,
+              head.headerFields[.connection].map({ $0.lowercased() == "keep-alive" }) ?? true,
+              head.headerFields[Self.overlayFetchField] == nil,
               let cache, let authorised = try? authorise(rawPath: target), !authorised.request.meta else { return nil }
         let variant = authorised.negotiable ? configuration.negotiation.format(accept: head.headerFields[.accept]) : nil
         guard let address = authorised.cacheAddress(variant: variant),
               let entry = cache.memoryHit(address) else { return nil }
         ServiceMetrics.cacheHits.increment()
+        ServiceMetrics.fastPathHits.increment()
         let thumbnail = Thumbnail(entry)
         var (head, body) = response(to: thumbnail, requestHeaders: head.headerFields, isHead: false, cacheStatus: "hit",
                                     negotiable: authorised.negotiable)

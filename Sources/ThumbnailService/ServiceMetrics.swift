@@ -4,6 +4,8 @@ import Metrics
 enum ServiceMetrics {
     static let renders = Counter(label: "pinhole_renders_total")
     static let cacheHits = Counter(label: "pinhole_cache_hits_total")
+    /// Hits answered by `CacheHitFastPath` in the channel pipeline (a subset of `cacheHits`).
+    static let fastPathHits = Counter(label: "pinhole_cache_fast_path_hits_total")
     static let cacheMisses = Counter(label: "pinhole_cache_misses_total")
     static let rejected = Counter(label: "pinhole_renders_rejected_total")
     static let deadlines = Counter(label: "pinhole_deadlines_exceeded_total")

@@ -35,17 +35,22 @@ struct DecodeBudgetTests {
         let first = budget.acquire(150)                         // larger than the budget: alone, it runs
         #expect(budget.inUse == 150)
         let order = OrderLog()
+        let finished = DispatchSemaphore(value: 0)
         let waiter = Thread {
             let held = budget.acquire(60)
             order.append("second decodes")
             budget.release(held)
+            finished.signal()
         }
         waiter.start()
-        try await Task.sleep(for: .milliseconds(200))
+        // The second decode is queued (an event the budget reports), and stays queued until the first releases.
+        #expect(await eventually { budget.waiting == 1 })
+        #expect(order.entries.isEmpty)
         order.append("first releases")
         budget.release(first)
-        for _ in 0..<100 where order.entries.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(finished.wait(timeout: .now() + 60) == .success)
         #expect(order.entries == ["first releases", "second decodes"])
+        #expect(budget.waiting == 0)
         #expect(budget.inUse == 0)
         // Two that fit together run together.
         let a = budget.acquire(40), b = budget.acquire(50)

@@ -5,6 +5,11 @@ import ThumborURL
 import Vips
 @testable import Imaging
 
+/// Measured (2026-11-30): the HDR (linear float, Radiance) 2.1 and the PDF (the photo placed on a page)
+/// 1.6 from the photo.
+let HDR_TOLERANCE = 5.0
+let PDF_TOLERANCE = 5.0
+
 @Suite("Rendering corpus images on libvips")
 struct RendererTests {
     init() throws { try VipsRuntime.start() }
@@ -46,14 +51,42 @@ struct RendererTests {
         ("format-rgba-1280x800.png", 6.0), ("palette-640x400.png", 8.0), ("format-1280x800.webp", 6.0),
         ("format-1280x800.avif", 6.0), ("format-1280x800.jxl", 6.0), ("format-gray-1280x800.jpg", 30.0),
         ("vfx-1024x640.psd", 6.0), ("vfx-rgb10-1024x640.dpx", 8.0), ("vfx-rgba-half-1280x800.exr", 12.0),
+        ("format-640x400.hdr", HDR_TOLERANCE), ("doc-1page-640x400.pdf", PDF_TOLERANCE),
     ])
     func derivedFormats(name: String, tolerance: Double) throws {
         let reference = try render("photo-eveningglow-2560x1600.jpg", "fit-in/320x320")
         let rendered = try render(name, "fit-in/320x320")
         let h = try header(rendered.bytes)
         #expect(h.width == 320 && h.height == 200, "\(name) rendered \(h.width)x\(h.height)")
-        let difference = try PixelCompare.meanAbsoluteDifference(reference.bytes, rendered.bytes)
-        #expect(difference < tolerance, "\(name): mean difference \(difference)")
+        guard h.hasAlpha else {
+            let difference = try PixelCompare.meanAbsoluteDifference(reference.bytes, rendered.bytes)
+            #expect(difference < tolerance, "\(name): mean difference \(difference)")
+            return
+        }
+        // Colour from the photo; alpha by value: the RGBA original the corpus' "rgba" files share, else
+        // opaque (the PDF's page).
+        let colour = try PixelCompare.channelDifferences(reference.bytes, rendered.bytes).colour
+        #expect(colour < tolerance, "\(name): mean colour difference \(colour)")
+        let alphaReference = name.contains("rgba") ? try render("format-rgba-1280x800.png", "fit-in/320x320") : reference
+        let alpha = try PixelCompare.channelDifferences(alphaReference.bytes, rendered.bytes).alpha
+        #expect(alpha < 2, "\(name): mean alpha difference \(alpha)")
+    }
+
+    /// The SVG is a drawing, not the photo: at 320x200 (scale 0.4) its parts are where and what its
+    /// source says (a #e74c3c square at 80-200 × 60-180, a #1e3c72→#f7b733 diagonal gradient under a 60 %
+    /// white circle at the centre).
+    @Test func svgIsDrawnAtItsSizeWithItsColours() throws {
+        let rendered = try render("vector-800x500.svg", "fit-in/320x320")
+        let image = try Image.open(rendered.bytes, sequential: false).toSRGB(keepGray: false).copyToMemory()
+        #expect(image.width == 320 && image.height == 200)
+        let pixels = try image.rawPixels(), bands = image.bands
+        func colour(_ x: Int, _ y: Int) -> [Int] { (0..<3).map { Int(pixels[(y * 320 + x) * bands + $0]) } }
+        func near(_ a: [Int], _ b: [Int], _ tolerance: Int) -> Bool { zip(a, b).allSatisfy { abs($0 - $1) <= tolerance } }
+        #expect(near(colour(56, 48), [231, 76, 60], 4), "square: \(colour(56, 48))")
+        #expect(near(colour(1, 1), [30, 60, 114], 8), "gradient start: \(colour(1, 1))")
+        #expect(near(colour(318, 198), [247, 183, 51], 8), "gradient end: \(colour(318, 198))")
+        // Centre: 60 % white over the gradient's midpoint ((30+247)/2, (60+183)/2, (114+51)/2).
+        #expect(near(colour(160, 100), [208, 202, 186], 10), "circle: \(colour(160, 100))")
     }
 
     @Test func exifOrientationIsApplied() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import PinholeTestSupport
 import Testing
 @testable import ThumbnailService
 
@@ -9,8 +10,9 @@ struct DiskCacheTests {
     let root = NSTemporaryDirectory() + "pinhole-cache-\(UUID().uuidString)"
     let logger = Logger(label: "test")
 
-    func cache(capacity: Int64 = 1 << 20, expiry: Double = 0) -> DiskCache {
-        DiskCache(root: root, capacityBytes: capacity, expirySeconds: expiry, logger: logger)
+    func cache(capacity: Int64 = 1 << 20, expiry: Double = 0, clock: TestClock? = nil) -> DiskCache {
+        guard let clock else { return DiskCache(root: root, capacityBytes: capacity, expirySeconds: expiry, logger: logger) }
+        return DiskCache(root: root, capacityBytes: capacity, expirySeconds: expiry, logger: logger, clock: { clock.now })
     }
 
     @Test func storeAndReadBack() {
@@ -45,23 +47,27 @@ struct DiskCacheTests {
     }
 
     @Test func leastRecentlyUsedAreEvictedPastTheCap() async throws {
-        let c = cache(capacity: 20_000)
+        let clock = TestClock()
+        let c = cache(capacity: 20_000, clock: clock)
         for n in 0..<10 {
             c.put(group: "g\(n)", key: "k", contentType: "x", origin: "o", body: ByteBuffer(bytes: Array(repeating: UInt8(n), count: 3000)))
-            if n == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            clock.advance(1)
             _ = c.get(group: "g0", key: "k")     // keep the first one recently used
+            clock.advance(1)
         }
-        for _ in 0..<50 where c.statistics.bytes > 20_000 { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(c.statistics.bytes <= 20_000)
+        // Eviction runs in the background once a write passes the cap: wait for its effect, not a delay.
+        #expect(await eventually { c.statistics.bytes <= 20_000 })
         #expect(c.get(group: "g0", key: "k") != nil)
         #expect(c.get(group: "g1", key: "k") == nil)
     }
 
-    @Test func expiry() async throws {
-        let c = cache(expiry: 1)
+    @Test func expiry() {
+        let clock = TestClock()
+        let c = cache(expiry: 60, clock: clock)
         c.put(group: "g", key: "k", contentType: "x", origin: "o", body: ByteBuffer(bytes: [1]))
+        clock.advance(59)
         #expect(c.get(group: "g", key: "k") != nil)
-        try await Task.sleep(for: .milliseconds(2100))
+        clock.advance(2)
         #expect(c.get(group: "g", key: "k") == nil)
     }
 
@@ -92,75 +98,102 @@ struct DiskCacheTests {
     }
 }
 
-@Suite("Coalescing, admission, deadlines")
+@Suite("Coalescing, admission, deadlines", .timeLimit(.minutes(1)))
 struct ConcurrencyControlTests {
+    /// The work is held at a gate until all 20 callers are waiting on it: one run, one result for all.
     @Test func identicalWorkRunsOnceAndSharesTheResult() async throws {
         let coalescer = Coalescer<Int>()
         let runs = RunCounter()
-        let results = try await withThrowingTaskGroup(of: Int.self) { group in
+        let gate = Gate()
+        async let results = withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<20 {
                 group.addTask {
                     try await coalescer.run("same") {
                         await runs.increment()
-                        try await Task.sleep(for: .milliseconds(200))
+                        await gate.wait()
                         return 42
                     }
                 }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(results == Array(repeating: 42, count: 20))
+        #expect(await eventually { coalescer.callers("same") == 20 })
+        gate.open()
+        #expect(try await results == Array(repeating: 42, count: 20))
         #expect(await runs.value == 1)
+        #expect(coalescer.callers("same") == 0)
     }
 
-    @Test func followersGetTheSameError() async {
+    @Test func followersGetTheSameError() async throws {
         let coalescer = Coalescer<Int>()
+        let runs = RunCounter()
+        let gate = Gate()
         struct Failed: Error {}
-        await withTaskGroup(of: Bool.self) { group in
+        async let outcomes = withTaskGroup(of: Bool.self) { group in
             for _ in 0..<5 {
                 group.addTask {
                     do {
-                        _ = try await coalescer.run("x") { try await Task.sleep(for: .milliseconds(100)); throw Failed() }
+                        _ = try await coalescer.run("x") { await runs.increment(); await gate.wait(); throw Failed() }
                         return false
                     } catch { return error is Failed }
                 }
             }
-            for await threw in group { #expect(threw) }
+            return await group.reduce(into: []) { $0.append($1) }
         }
+        #expect(await eventually { coalescer.callers("x") == 5 })
+        gate.open()
+        #expect(await outcomes == Array(repeating: true, count: 5))
+        #expect(await runs.value == 1)
     }
 
+    /// Two admitted renders are held at a gate while four more arrive: those four are refused with 429.
     @Test func admissionRefusesBeyondTheLimitWith429() async throws {
         let admission = AdmissionControl(limit: 2)
-        let outcomes = await withTaskGroup(of: Int.self) { group in
+        let refused = RunCounter()
+        let gate = Gate()
+        async let outcomes = withTaskGroup(of: Int.self) { group in
             for _ in 0..<6 {
                 group.addTask {
                     do {
-                        try await admission.admit { try await Task.sleep(for: .milliseconds(300)) }
+                        try await admission.admit { await gate.wait() }
                         return 200
                     } catch let error as ServiceError {
+                        await refused.increment()
                         return Int(error.status.code)
                     } catch { return 0 }
                 }
             }
             return await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(outcomes.filter { $0 == 200 }.count == 2)
-        #expect(outcomes.filter { $0 == 429 }.count == 4)
+        // Every one of the six has either been admitted (and waits) or been refused.
+        #expect(await eventually { await refused.value + admission.inUse == 6 })
+        #expect(admission.inUse == 2)
+        gate.open()
+        let statuses = await outcomes
+        #expect(statuses.filter { $0 == 200 }.count == 2)
+        #expect(statuses.filter { $0 == 429 }.count == 4)
         #expect(admission.inUse == 0)
     }
 
-    @Test func deadlineAnswers504Promptly() async throws {
-        let started = ContinuousClock.now
+    /// Work that would never finish on its own: the deadline alone ends the wait (the suite's time limit
+    /// fails the test if it does not).
+    @Test func deadlineAnswers504() async throws {
         do {
-            _ = try await withDeadline(.milliseconds(200)) { try await Task.sleep(for: .seconds(5)); return 1 }
+            _ = try await withDeadline(.milliseconds(200)) { try await Task.sleep(for: .seconds(3600)); return 1 }
             Issue.record("deadline not enforced")
         } catch let error as ServiceError {
             #expect(error.status == .gatewayTimeout)
         }
-        // Well before the work would have finished (other tests may hold the cooperative threads a while).
-        #expect(ContinuousClock.now - started < .seconds(4))
-        #expect(try await withDeadline(.seconds(5)) { 7 } == 7)
+        #expect(try await withDeadline(.seconds(3600)) { 7 } == 7)
     }
+}
+
+/// A clock tests move by hand.
+final class TestClock: @unchecked Sendable {   // guarded by `lock`
+    private let lock = NSLock()
+    private var seconds = 1_800_000_000.0
+    var now: Double { lock.withLock { seconds } }
+    func advance(_ delta: Double) { lock.withLock { seconds += delta } }
 }
 
 actor RunCounter {

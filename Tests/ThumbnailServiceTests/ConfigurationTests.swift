@@ -68,10 +68,31 @@ struct ConfigurationTests {
     @Test func everyKeyIsInTheExampleFile() throws {
         let example = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("config/pinhole.example.yaml").path, encoding: .utf8)
+        let lines = example.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         for entry in ServiceConfiguration.keys {
             let leaf = entry.key.split(separator: ".").last!
-            #expect(example.contains("\(leaf):"), "config/pinhole.example.yaml lacks \(entry.key)")
-            #expect(example.contains(entry.thumbor), "config/pinhole.example.yaml does not name \(entry.thumbor) for \(entry.key)")
+            guard let at = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("\(leaf):") }) else {
+                Issue.record("config/pinhole.example.yaml lacks \(entry.key)")
+                continue
+            }
+            // The comment block above the key (keys that share one block, such as auto_webp and auto_avif,
+            // are skipped over) names its Thumbor equivalent, or says "Thumbor: -" when there is none.
+            // A comment on the key's own line counts too.
+            let inline = lines[at].split(separator: "#", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+            var block: [String] = []
+            var index = at - 1
+            while index >= 0 {
+                let line = lines[index].trimmingCharacters(in: .whitespaces)
+                if line.hasPrefix("#") {
+                    block.insert(line, at: 0)
+                } else if !block.isEmpty || line.isEmpty || !line.contains(":") {
+                    break   // the block above ended, or a blank line or a list came first
+                }
+                index -= 1
+            }
+            let comment = (block + [inline]).joined(separator: " ")
+            let named = entry.thumbor == "-" ? comment.contains("Thumbor: -") : comment.contains(entry.thumbor)
+            #expect(named, "the comment above \(entry.key) does not name \(entry.thumbor): \(comment)")
         }
     }
 }

@@ -163,10 +163,19 @@ struct ImageTests {
     }
 
     @Test func trimBoxFindsTheContent() throws {
-        // A photo pasted onto a larger white canvas: the box is exactly the photo.
+        // A photo pasted at (37, 23) onto a larger white canvas: the box is exactly the photo (inclusive
+        // corners), from either reference corner.
         let photo = try Image.open(try Corpus.bytes("photo-kite-2560x1600.jpg"), options: "shrink=8")
-        let canvas = try photo.embed(x: 0, y: 0, width: photo.width, height: photo.height)
-        let box = try canvas.copyToMemory().trimBox(bottomRightReference: false, tolerance: 0)
-        #expect(box != nil)
+        #expect(photo.width == 320 && photo.height == 200)
+        let canvas = try photo.embed(x: 37, y: 23, width: photo.width + 80, height: photo.height + 50, background: [255, 255, 255])
+            .copyToMemory()
+        for bottomRight in [false, true] {
+            let box = try canvas.trimBox(bottomRightReference: bottomRight, tolerance: 0)
+            #expect(box?.left == 37 && box?.top == 23 && box?.right == 37 + 319 && box?.bottom == 23 + 199, "\(String(describing: box))")
+        }
+        // A uniform image has no box.
+        let white = try canvas.crop(left: 0, top: 0, width: 30, height: 20).copyToMemory()
+        let none = try white.trimBox(bottomRightReference: false, tolerance: 0)
+        #expect(none == nil || none!.right < none!.left || none!.bottom < none!.top)
     }
 }

@@ -166,12 +166,27 @@ def image_format(body):
 
 
 def mean_difference(a, b, size=64):
-    """Mean absolute difference per colour channel (0-255) after scaling both to size x size."""
+    """How far apart two encoded images are (0-255): the mean absolute difference per colour channel, or
+    the mean absolute difference of alpha when that is larger (alpha is compared like colour: an image
+    without alpha is opaque). Both are scaled to size x size first; size=None compares them pixel for
+    pixel at their own (equal) size."""
     from PIL import ImageChops, ImageStat
     with Image.open(io.BytesIO(a)) as ia, Image.open(io.BytesIO(b)) as ib:
-        ra = ia.convert("RGB").resize((size, size), Image.BILINEAR)
-        rb = ib.convert("RGB").resize((size, size), Image.BILINEAR)
-        return sum(ImageStat.Stat(ImageChops.difference(ra, rb)).mean) / 3
+        ra, rb = ia.convert("RGBA"), ib.convert("RGBA")
+        if size is not None:
+            ra, rb = ra.resize((size, size), Image.BILINEAR), rb.resize((size, size), Image.BILINEAR)
+        assert ra.size == rb.size, (ra.size, rb.size)
+        means = ImageStat.Stat(ImageChops.difference(ra, rb)).mean
+        return max(sum(means[:3]) / 3, means[3])
+
+
+def alpha_difference(a, b, size=64):
+    """Mean absolute difference of the alpha channels alone (an image without alpha is opaque)."""
+    from PIL import ImageChops, ImageStat
+    with Image.open(io.BytesIO(a)) as ia, Image.open(io.BytesIO(b)) as ib:
+        ra = ia.convert("RGBA").getchannel("A").resize((size, size), Image.BILINEAR)
+        rb = ib.convert("RGBA").getchannel("A").resize((size, size), Image.BILINEAR)
+        return ImageStat.Stat(ImageChops.difference(ra, rb)).mean[0]
 
 
 def sign(path_after_signature, key=KEY):

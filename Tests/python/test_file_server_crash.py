@@ -12,11 +12,13 @@ import requests
 from conftest import FileServerProcess
 
 
-def test_sigkill_during_concurrent_uploads_loses_nothing_committed():
-    server = FileServerProcess()
-    rng = random.Random(11)
-    attempts = {}          # id -> md5 of the body we sent
-    acknowledged = set()   # ids the server answered 200 for
+def files_under(root):
+    """Every file below the storage root with its size."""
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+def upload_and_kill(server, rng, attempts, acknowledged):
+    """16 clients upload random bodies until the server is SIGKILLed mid-stream."""
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -39,15 +41,42 @@ def test_sigkill_during_concurrent_uploads_loses_nothing_committed():
     threads = [threading.Thread(target=uploader, args=(rng.random(),)) for _ in range(16)]
     for thread in threads:
         thread.start()
-    time.sleep(2.5)
+    # Kill once uploads are streaming and some have committed: events on disk, not a fixed delay.
+    deadline = time.time() + 60
+    while time.time() < deadline and not (acknowledged and any((server.root / ".incoming").iterdir())):
+        time.sleep(0.05)
     server.kill()                     # SIGKILL: no chance to clean up
     stop.set()
     for thread in threads:
         thread.join(15)
 
+
+def test_sigkill_during_concurrent_uploads_loses_nothing_committed():
+    server = FileServerProcess()
+    rng = random.Random(11)
+    attempts = {}          # id -> md5 of the body we sent
+    acknowledged = set()   # ids the server answered 200 for
+    # The kill must leave half-written uploads behind, or recovery is not being tested: kill again
+    # (restarting on the same root) until it does.
+    for _ in range(5):
+        upload_and_kill(server, rng, attempts, acknowledged)
+        debris = [p for p in (server.root / ".incoming").iterdir()]
+        if debris:
+            break
+        server.start()
+    assert debris, "no SIGKILL left a partial upload in .incoming"
     assert len(attempts) > 16 and acknowledged, "the load did not get going"
+    before = files_under(server.root)
+    records = {p.stem for p in server.root.rglob("*.json") if ".incoming" not in p.parts}
+    committed = {path: size for path, size in before.items()
+                 if not path.startswith(".incoming") and (path.endswith(".json") or path.split("/")[-1].split(".")[0] in records)}
     server.start()                    # same root: recovery runs at start-up
     try:
+        after = files_under(server.root)
+        # Recovery removed the debris, and only debris: every committed file is still there, unchanged.
+        assert not any(path.startswith(".incoming") for path in after), "recovery left partial uploads"
+        assert {p: s for p, s in after.items() if p in committed} == committed, "recovery removed a committed file"
+        assert set(after) <= set(before), "recovery created files"
         complete = absent = 0
         for cid, md5 in attempts.items():
             response = requests.get(server.url("get", cid), timeout=30)

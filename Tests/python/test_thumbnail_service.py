@@ -23,13 +23,40 @@ READABLE = {
 }
 
 
+def displayed_size(name):
+    """The displayed size a corpus file's name states (WxH; the EXIF-rotated file displays as named)."""
+    width, height = re.search(r"(\d+)x(\d+)", name).groups()
+    return int(width), int(height)
+
+
+def fit_in(size, box):
+    """Thumbor's fit-in size for a source larger than the box (spec §4): the long side to the box, the
+    other rounded half up."""
+    w, h = size
+    if w / box >= h / box:
+        return box, int(h * box / w + 0.5)
+    return int(w * box / h + 0.5), box
+
+
+# Sources with an alpha channel: the thumbnail's alpha must be the source's, scaled down.
+WITH_ALPHA = {"format-rgba-1280x800.png", "vfx-rgba-half-1280x800.exr"}
+
+
 @pytest.mark.parametrize("name", sorted(READABLE))
 def test_signed_fit_in_300_of_every_readable_file(pinhole, name):
     url = crypto.generate(width=300, height=300, fit_in=True, image_url=urllib.parse.quote(name))
     response = pinhole.get(url)
     assert response.status_code == 200, response.text
-    width, height = image_size(response.content)
-    assert max(width, height) == 300 or (width <= 300 and height <= 300)
+    assert image_size(response.content) == fit_in(displayed_size(name), 300)
+    if name in WITH_ALPHA:
+        # The corpus' RGBA files share one alpha (made from the same RGBA original): compare by value.
+        from PIL import Image
+        import io
+        from conftest import alpha_difference
+        reference = Image.open(CORPUS / "format-rgba-1280x800.png").resize((300, 188), Image.LANCZOS)
+        buffer = io.BytesIO()
+        reference.save(buffer, "PNG")
+        assert alpha_difference(response.content, buffer.getvalue(), size=100) < 2, name
     if READABLE[name] != "AVIF":
         assert image_format(response.content) == READABLE[name]
     assert response.headers["Content-Type"] == {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
@@ -49,9 +76,20 @@ def test_exact_sizes_and_flips(pinhole):
 
 
 def test_exif_orientation_is_applied(pinhole):
+    """The file stores the photo turned a quarter (EXIF 6): upright, it is photo-eveningglow again, and
+    any other turn or mirror is far from it."""
+    import io
+    from PIL import Image
+    from conftest import mean_difference
     response = pinhole.get(crypto.generate(width=320, image_url="exif-orientation6-640x400.jpg"))
     assert response.status_code == 200
     assert image_size(response.content) == (320, 200)
+    upright = pinhole.get(crypto.generate(width=320, image_url="photo-eveningglow-2560x1600.jpg")).content
+    assert mean_difference(response.content, upright) < 4
+    for wrong in [Image.Transpose.ROTATE_180, Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM]:
+        buffer = io.BytesIO()
+        Image.open(io.BytesIO(upright)).transpose(wrong).save(buffer, "PNG")
+        assert mean_difference(response.content, buffer.getvalue()) > 4 * mean_difference(response.content, upright) + 5
 
 
 def test_success_headers(pinhole):

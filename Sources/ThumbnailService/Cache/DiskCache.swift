@@ -71,7 +71,12 @@ public final class DiskCache: Sendable {
     private let state = NIOLockedValueBox(State())
     private static let magic = Array("PINHOLE-CACHE 1\n".utf8)
 
-    public init(root: String, capacityBytes: Int64, expirySeconds: Double, memoryBytes: Int = 0, logger: Logger) {
+    /// Seconds since 1970: the wall clock, or a test's own clock (expiry and LRU order without sleeping).
+    let now: @Sendable () -> Double
+
+    public init(root: String, capacityBytes: Int64, expirySeconds: Double, memoryBytes: Int = 0, logger: Logger,
+                clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.now = clock
         self.memoryBytes = memoryBytes
         self.root = (root as NSString).standardizingPath
         self.capacityBytes = capacityBytes
@@ -120,7 +125,7 @@ public final class DiskCache: Sendable {
             countMiss()
             return nil
         }
-        let now = Date().timeIntervalSince1970
+        let now = self.now()
         if expirySeconds > 0, entry.metadata.created + expirySeconds < now {
             remove(path)
             countMiss()
@@ -142,7 +147,7 @@ public final class DiskCache: Sendable {
     public func memoryHit(_ address: CacheAddress) -> CacheEntry? {
         let path = address.path
         guard memoryBytes > 0, let (entry, checked) = hotEntry(path) else { return nil }
-        let now = Date().timeIntervalSince1970
+        let now = self.now()
         // A stat, at most once a second per entry, keeps the memory layer honest when another process
         // (`pinhole cache purge`) removed the file; purges in this process drop the entry at once.
         if expirySeconds == 0 || entry.metadata.created + expirySeconds >= now,
@@ -191,7 +196,7 @@ public final class DiskCache: Sendable {
 
     public func put(_ address: CacheAddress, contentType: String, origin: String, body: ByteBuffer, sha1: String? = nil,
                     maxAge: Int? = nil, fixedFormat: Bool? = nil) {
-        let metadata = CacheEntry.Metadata(contentType: contentType, created: Date().timeIntervalSince1970.rounded(.down),
+        let metadata = CacheEntry.Metadata(contentType: contentType, created: now().rounded(.down),
                                            length: body.readableBytes, sha1: sha1 ?? Self.sha1Hex(body), origin: origin, maxAge: maxAge,
                                            fixedFormat: fixedFormat)
         guard let json = try? JSONEncoder().encode(metadata) else { return }
@@ -217,7 +222,7 @@ public final class DiskCache: Sendable {
             state.degradedSince = nil
             let relative = String(final.dropFirst(root.count + 1))
             if let old = state.index[relative] { state.totalBytes -= old.size }
-            state.index[relative] = IndexEntry(size: Int64(bytes.count), lastAccess: Date().timeIntervalSince1970)
+            state.index[relative] = IndexEntry(size: Int64(bytes.count), lastAccess: now())
             state.totalBytes += Int64(bytes.count)
             guard state.totalBytes > capacityBytes, !state.evicting else { return false }
             state.evicting = true
@@ -251,7 +256,7 @@ public final class DiskCache: Sendable {
         hot.withLockedValue { hot in
             hot.clock += 1
             if let old = hot.entries[path] { hot.bytes -= old.entry.body.readableBytes }
-            hot.entries[path] = (entry, hot.clock, Date().timeIntervalSince1970)
+            hot.entries[path] = (entry, hot.clock, now())
             hot.bytes += entry.body.readableBytes
             if hot.bytes > memoryBytes {
                 // Drop the least recently used half: cheap, and rare.
@@ -272,7 +277,7 @@ public final class DiskCache: Sendable {
 
     private func markDegraded(_ reason: String) {
         let first = state.withLockedValue { state -> Bool in
-            defer { if state.degradedSince == nil { state.degradedSince = Date().timeIntervalSince1970 } }
+            defer { if state.degradedSince == nil { state.degradedSince = now() } }
             return state.degradedSince == nil
         }
         if first { logger.error("cache degraded: serving without caching", metadata: ["reason": .string(reason)]) }
