@@ -74,8 +74,10 @@ let package = Package(
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
+        // Confinement of decode workers (prctl, rlimits, a network namespace): used by `pinhole decode-worker`.
+        .target(name: "CSandbox"),
         .executableTarget(name: "pinhole", dependencies: [
-            "ThumbnailService", "FileServer", "ServiceSupport", "ThumborURL", "Imaging", "CSystemSupport",
+            "ThumbnailService", "FileServer", "ServiceSupport", "ThumborURL", "Imaging", "CSystemSupport", "CSandbox", "Vips",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -972,3 +972,30 @@ int cvips_join_frames(VipsImage **frames, int count, VipsImage *source, VipsImag
     *out = copy;
     return 0;
 }
+
+/* A decode worker's answer: the decoded image as uncompressed TIFF (any depth, float included, alpha,
+   ICC profile kept), which Pinhole's own process reads back with libvips' TIFF loader. ImageMagick's
+   greyscale PSDs come as 3 bands tagged B_W: only the first is the grey. Returns 0, -1 (libvips error),
+   or 2 when the decoded layout is one the loader gets wrong (magick CMYK: K lost). */
+int cvips_transfer_tiff(VipsImage *in, int from_magick, void **buf, size_t *len) {
+    VipsImage *current = in;
+    g_object_ref(current);
+    VipsInterpretation type = vips_image_get_interpretation(in);
+    int bands = vips_image_get_bands(in);
+    if (from_magick && (type == VIPS_INTERPRETATION_CMYK || bands >= 5)) { g_object_unref(current); return 2; }
+    if (from_magick && bands == 3 && (type == VIPS_INTERPRETATION_B_W || type == VIPS_INTERPRETATION_GREY16)) {
+        VipsImage *grey = NULL, *tagged = NULL;
+        if (vips_extract_band(current, &grey, 0, NULL) ||
+            vips_copy(grey, &tagged, "interpretation", type, NULL)) {
+            if (grey) g_object_unref(grey);
+            g_object_unref(current);
+            return -1;
+        }
+        g_object_unref(grey);
+        g_object_unref(current);
+        current = tagged;
+    }
+    int status = vips_tiffsave_buffer(current, buf, len, "compression", VIPS_FOREIGN_TIFF_COMPRESSION_NONE, NULL);
+    g_object_unref(current);
+    return status;
+}

@@ -12,6 +12,12 @@ public enum RenderError: Error, Sendable, CustomStringConvertible {
     case processing(VipsError)
     /// The request's deadline passed between two steps; the render was abandoned.
     case deadlineExceeded
+    /// A source whose layout Pinhole does not decode correctly yet (refused rather than shown wrong).
+    case unsupported(String)
+    /// The decode worker crashed, hung or hit a limit on this source (or did before: remembered).
+    case decoderFailed(String)
+    /// The decode worker refused the source (bad or unsupported bytes): its own description.
+    case workerRefused(String)
 
     public var description: String {
         switch self {
@@ -20,6 +26,9 @@ public enum RenderError: Error, Sendable, CustomStringConvertible {
         case let .plan(error): return error.description
         case let .processing(error): return "processing failed (\(error.operation))"
         case .deadlineExceeded: return "render abandoned at its deadline"
+        case let .unsupported(what): return "source image is not supported: \(what)"
+        case let .decoderFailed(why): return "source image could not be decoded: \(why)"
+        case let .workerRefused(description): return description
         }
     }
 }
@@ -52,9 +61,11 @@ public enum Renderer {
     public static func render(_ bytes: UnsafeRawBufferPointer, request: ThumborRequest, settings: RenderSettings,
                               outputFormat: ImageFormat? = nil, deadline: ContinuousClock.Instant? = nil,
                               budget: DecodeBudget? = nil, overlays: [String: [UInt8]] = [:],
-                              extracted: [FocalPoint] = []) throws(RenderError) -> Rendered {
+                              extracted: [FocalPoint] = [], decodedBy loader: String? = nil) throws(RenderError) -> Rendered {
         // The source is inspected once (header; trim and AUTO_PNG_TO_JPG decode pixels), whatever follows.
-        let source = try inspect(bytes, request: request, settings: settings, outputFormat: outputFormat)
+        // `loader`: the bytes are a decode worker's TIFF of a source that loader read (IsolatedDecoding).
+        var source = try inspect(bytes, request: request, settings: settings, outputFormat: outputFormat)
+        if let loader { source.header.loader = loader }
         guard request.smart, settings.smartDetector != .none else {
             return try execute(source.plan(request: request, settings: settings, extracted: extracted, detected: []),
                                on: bytes, settings: settings, deadline: deadline, budget: budget, overlays: overlays)

@@ -20,6 +20,8 @@ public struct ImagingHandler: Sendable {
     let renders: Coalescer<Thumbnail>
     let admission: AdmissionControl
     let decodeBudget: DecodeBudget
+    /// Where PSD, DPX, PDF, SVG and EXR sources are decoded (nil: in this process).
+    let decoders: DecoderPool?
     let authorisedPaths = BoundedMemo<Authorised>(capacity: 2_000)
     let expires = HTTPDateClock()
     let cacheControl: String
@@ -30,7 +32,9 @@ public struct ImagingHandler: Sendable {
     let logger: Logger
 
     public init(configuration: ServiceConfiguration, loader: any ImageLoader, pool: RenderPool, cache: DiskCache?,
-                renders: Coalescer<Thumbnail> = Coalescer(), admission: AdmissionControl? = nil, logger: Logger) {
+                renders: Coalescer<Thumbnail> = Coalescer(), admission: AdmissionControl? = nil, decoders: DecoderPool? = nil,
+                logger: Logger) {
+        self.decoders = decoders
         self.configuration = configuration
         self.verifier = SignatureVerifier(keys: configuration.securityKeys)
         self.loader = loader
@@ -251,6 +255,10 @@ public struct ImagingHandler: Sendable {
                                    "\(name) image could not be loaded: \(error.message)", detail: error.detail)
             }
             let array = bytes.readBytes(length: bytes.readableBytes) ?? []
+            if decoders != nil, array.withUnsafeBytes({ IsolatedDecoding.format(of: $0) }) != nil {
+                // Overlays are decoded in this process: only the formats decoded here may be overlays.
+                throw ServiceError(.badRequest, "\(name) image must be JPEG, PNG, WebP, GIF, TIFF, AVIF or JPEG XL")
+            }
             guard let header = try? array.withUnsafeBytes({ try Image.header(of: $0) }) else {
                 throw ServiceError(.badRequest, "\(name) image is not an image Pinhole can read")
             }
@@ -267,11 +275,18 @@ public struct ImagingHandler: Sendable {
                 extracted: [FocalPoint] = []) async throws -> Thumbnail {
         let settings = configuration.render
         let budget = decodeBudget
+        let decoders = self.decoders
         let outcome: Result<Rendered, RenderError> = try await pool.run {
             source.withUnsafeReadableBytes { bytes in
                 Result { () throws(RenderError) in
-                    try Renderer.render(bytes, request: request, settings: settings, outputFormat: outputFormat, deadline: deadline,
-                                        budget: budget, overlays: overlays, extracted: extracted)
+                    guard let decoders, IsolatedDecoding.format(of: bytes) != nil else {
+                        return try Renderer.render(bytes, request: request, settings: settings, outputFormat: outputFormat,
+                                                   deadline: deadline, budget: budget, overlays: overlays, extracted: extracted)
+                    }
+                    // Decoded by a worker process; the rest of the plan runs here on its pixels.
+                    let decoded = try decoders.decode(bytes)
+                    return try Self.render(decoded, request: request, settings: settings, outputFormat: outputFormat,
+                                           deadline: deadline, budget: budget, overlays: overlays, extracted: extracted)
                 }
             }
         }
@@ -290,6 +305,18 @@ public struct ImagingHandler: Sendable {
         }
     }
 
+    static func render(_ decoded: IsolatedDecoding.Decoded, request: ThumborRequest, settings: RenderSettings,
+                       outputFormat: ImageFormat?, deadline: ContinuousClock.Instant?, budget: DecodeBudget,
+                       overlays: [String: [UInt8]], extracted: [FocalPoint]) throws(RenderError) -> Rendered {
+        let result = decoded.tiff.withUnsafeBytes { bytes in
+            Result { () throws(RenderError) in
+                try Renderer.render(bytes, request: request, settings: settings, outputFormat: outputFormat, deadline: deadline,
+                                    budget: budget, overlays: overlays, extracted: extracted, decodedBy: decoded.loader)
+            }
+        }
+        return try result.get()
+    }
+
     static func serviceError(for error: RenderError) -> ServiceError {
         switch error {
         case .notAnImage: return ServiceError(.badRequest, error.description)
@@ -297,6 +324,7 @@ public struct ImagingHandler: Sendable {
         case .plan: return ServiceError(.badRequest, error.description)
         case let .processing(vips): return ServiceError(.internalServerError, error.description, detail: vips.description)
         case .deadlineExceeded: return ServiceError(.gatewayTimeout, error.description)
+        case .unsupported, .decoderFailed, .workerRefused: return ServiceError(.badRequest, error.description)
         }
     }
 

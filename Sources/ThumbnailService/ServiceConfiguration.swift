@@ -80,6 +80,23 @@ public struct ServiceConfiguration: Sendable {
     public var prewarmSourceURL = ""
     public var render = RenderSettings()
     public var vips = VipsSettings()
+    /// Decode workers for PSD, DPX, PDF, SVG and EXR (`IsolatedDecoding`).
+    public var decoders = DecoderSettings()
+
+    /// The server's own libvips settings: with isolation, the loaders that run in decode workers are not
+    /// even enabled here (their bytes never reach them in this process).
+    public var serverVips: VipsSettings {
+        var settings = vips
+        if decoders.isolate {
+            settings.allowedUntrustedLoaders.removeAll { IsolatedDecoding.workerLoaderClasses.contains($0) }
+        }
+        return settings
+    }
+
+    /// The loader classes a decode worker enables: the configured ones that run in workers.
+    public var workerLoaderClasses: [String] {
+        vips.allowedUntrustedLoaders.filter { IsolatedDecoding.workerLoaderClasses.contains($0) }
+    }
 
     public init() {}
 
@@ -141,6 +158,12 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.prewarm_sizes", "-", "sizes rendered ahead when the file server receives an image or video"),
         ("thumbnails.prewarm_source_url", "-", "source URL template for pre-warming a component ({id}, {signature})"),
         ("thumbnails.untrusted_loaders", "-", "libvips loader classes re-enabled after blocking untrusted ones"),
+        ("thumbnails.decoder_isolation", "-", "decode PSD, DPX, PDF, SVG and EXR in confined worker processes"),
+        ("thumbnails.decoder_workers", "-", "decode worker processes kept running"),
+        ("thumbnails.decoder_timeout", "-", "seconds a decode may take before its worker is killed (4xx)"),
+        ("thumbnails.decoder_cpu_seconds", "-", "CPU seconds a decode may use (RLIMIT_CPU)"),
+        ("thumbnails.decoder_memory_bytes", "-", "address-space limit of a decode worker (RLIMIT_AS)"),
+        ("thumbnails.decoder_recycle_after", "-", "jobs after which a decode worker is replaced"),
     ]
 }
 
@@ -231,6 +254,12 @@ extension ServiceConfiguration {
         requestDeadline = try r.double("request_deadline", above: 0) ?? requestDeadline
         prewarmSizes = try r.strings("prewarm_sizes") ?? prewarmSizes
         prewarmSourceURL = try r.string("prewarm_source_url") ?? prewarmSourceURL
+        decoders.isolate = try r.bool("decoder_isolation") ?? decoders.isolate
+        decoders.workers = try r.int("decoder_workers", in: 1...64) ?? decoders.workers
+        decoders.timeout = try r.double("decoder_timeout", above: 0) ?? decoders.timeout
+        decoders.cpuSeconds = try r.int("decoder_cpu_seconds", in: 1...3600) ?? decoders.cpuSeconds
+        decoders.memoryBytes = Int64(try r.int("decoder_memory_bytes", in: 64 << 20...Int.max) ?? Int(decoders.memoryBytes))
+        decoders.recycleAfter = try r.int("decoder_recycle_after", in: 1...1_000_000) ?? decoders.recycleAfter
     }
 }
 

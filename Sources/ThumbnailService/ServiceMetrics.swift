@@ -10,6 +10,11 @@ enum ServiceMetrics {
     static let rejected = Counter(label: "pinhole_renders_rejected_total")
     static let deadlines = Counter(label: "pinhole_deadlines_exceeded_total")
     static let sourceFetches = Counter(label: "pinhole_source_fetches_total")
+    /// Why a decode worker gave no image: it crashed, timed out, or the bytes had done so before.
+    enum DecoderFailure: String { case crash, timeout, remembered }
+    static func decoderFailures(_ reason: DecoderFailure) -> Counter {
+        Counter(label: "pinhole_decoder_failures_total", dimensions: [("reason", reason.rawValue)])
+    }
     /// 1 while the result cache cannot be written and thumbnails are served uncached.
     static let cacheDegraded = Gauge(label: "pinhole_cache_degraded")
 }

@@ -16,12 +16,14 @@ public struct ThumbnailServer: Sendable {
     public let loader: any ImageLoader
     public let resultCache: DiskCache?
     public let sourceCache: DiskCache?
+    /// Decode workers for the formats decoded out of process (nil with `decoder_isolation: false`).
+    public let decoders: DecoderPool?
     let renders = Coalescer<ImagingHandler.Thumbnail>()
     let admission: AdmissionControl
     public let logger: Logger
 
     public init(configuration: ServiceConfiguration, logger: Logger) throws {
-        try VipsRuntime.start(configuration.vips)
+        try VipsRuntime.start(configuration.serverVips)
         self.configuration = configuration
         self.logger = logger
         pool = RenderPool(threads: configuration.workers > 0 ? configuration.workers : RenderPool.defaultThreads)
@@ -39,6 +41,15 @@ public struct ThumbnailServer: Sendable {
                         expirySeconds: 0, logger: logger) : nil
         admission = AdmissionControl(limit: configuration.renderQueue)
         loader = Self.makeLoader(configuration, client: httpClient, sourceCache: sourceCache)
+        if configuration.decoders.isolate {
+            let decoders = try DecoderPool(settings: configuration.decoders, maxPixels: configuration.render.maxPixels,
+                                           maxSourceBytes: configuration.maxSourceBytes, loaderClasses: configuration.workerLoaderClasses,
+                                           logger: logger)
+            decoders.prestart()
+            self.decoders = decoders
+        } else {
+            decoders = nil
+        }
     }
 
     static func makeLoader(_ c: ServiceConfiguration, client: HTTPClient, sourceCache: DiskCache?) -> any ImageLoader {
@@ -57,7 +68,7 @@ public struct ThumbnailServer: Sendable {
 
     public var handler: ImagingHandler {
         ImagingHandler(configuration: configuration, loader: loader, pool: pool, cache: resultCache, renders: renders,
-                       admission: admission, logger: logger)
+                       admission: admission, decoders: decoders, logger: logger)
     }
 
     /// What a pre-warm of one size did.

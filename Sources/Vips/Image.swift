@@ -397,6 +397,18 @@ public final class Image {
 
     // MARK: Encoding
 
+    /// What a decode worker hands back: uncompressed TIFF keeping depth, float, alpha and ICC profile; nil
+    /// when the decoded layout is one the loader gets wrong (ImageMagick's CMYK, which loses K).
+    public func transferTIFF(fromImageMagick: Bool) throws -> [UInt8]? {
+        var buffer: UnsafeMutableRawPointer?
+        var length = 0
+        let status = cvips_transfer_tiff(pointer, fromImageMagick ? 1 : 0, &buffer, &length)
+        if status == 2 { return nil }
+        guard status == 0, let buffer else { throw VipsError(operation: "tiffsave", message: VipsRuntime.takeErrorMessage()) }
+        defer { g_free(buffer) }
+        return Array(UnsafeRawBufferPointer(start: buffer, count: length))
+    }
+
     public func encoded(_ options: SaveOptions) throws -> [UInt8] {
         var buffer: UnsafeMutableRawPointer?
         var length = 0

@@ -92,4 +92,7 @@ int cvips_webpsave(VipsImage *in, int quality, int lossless, void **buf, size_t 
 int cvips_gifsave(VipsImage *in, void **buf, size_t *len);
 int cvips_avifsave(VipsImage *in, int quality, void **buf, size_t *len);
 int cvips_jxlsave(VipsImage *in, int quality, void **buf, size_t *len);
+/* A decoded image as uncompressed TIFF for a decode worker's answer (see cvips_shim.c); 2 = unsupported. */
+int cvips_transfer_tiff(VipsImage *in, int from_magick, void **buf, size_t *len);
+
 #endif

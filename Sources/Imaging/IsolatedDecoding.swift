@@ -1,0 +1,60 @@
+import Vips
+
+/// Formats whose decoders are not hardened for hostile input are decoded in worker processes
+/// (`pinhole decode-worker`), never in the server: ImageMagick (PSD, PSB, DPX), poppler (PDF), librsvg
+/// (SVG) and OpenEXR. A crash there (ImageMagick aborts on a CMYK PSD with alpha) or a hang kills one
+/// worker, not the service. The fast native loaders with a fuzzing record (JPEG, PNG, WebP, GIF, TIFF,
+/// HEIF/AVIF, JPEG XL, Radiance HDR) stay in-process.
+public enum IsolatedDecoding {
+    /// The libvips loader classes used only inside decode workers.
+    public static let workerLoaderClasses = ["VipsForeignLoadMagick", "VipsForeignLoadPdf", "VipsForeignLoadSvg",
+                                             "VipsForeignLoadOpenexr"]
+
+    /// The format of bytes a worker must decode, from their magic numbers alone (no library looks at them
+    /// in the server): PSD/PSB `8BPS`, DPX `SDPX`/`XPDS`, PDF `%PDF`, SVG (`<svg` within the first 2 KB),
+    /// OpenEXR `76 2f 31 01`. Nil for everything else.
+    public static func format(of bytes: UnsafeRawBufferPointer) -> ImageFormat? {
+        func starts(_ magic: [UInt8]) -> Bool { bytes.count >= magic.count && zip(bytes, magic).allSatisfy { $0 == $1 } }
+        if starts(Array("8BPS".utf8)) || starts(Array("SDPX".utf8)) || starts(Array("XPDS".utf8)) { return .magick }
+        if starts(Array("%PDF".utf8)) { return .pdf }
+        if starts([0x76, 0x2F, 0x31, 0x01]) { return .exr }
+        let head = bytes.prefix(2048)
+        if let text = String(bytes: head, encoding: .utf8) ?? String(bytes: head, encoding: .isoLatin1),
+           text.contains("<svg") { return .svg }
+        return nil
+    }
+
+    /// What a worker answers: the decoded image (uncompressed TIFF: depth, float, alpha and ICC profile
+    /// kept) and the loader that decoded it (it decides the output format and the colour path).
+    public struct Decoded: Sendable {
+        public var tiff: [UInt8]
+        public var loader: String
+
+        public init(tiff: [UInt8], loader: String) {
+            self.tiff = tiff
+            self.loader = loader
+        }
+    }
+
+    /// Worker side: decodes the first page (a PSD's merged composite, a PDF's first page) whole, after
+    /// checking the size against `maxPixels`.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int) throws(RenderError) -> Decoded {
+        let header = try Renderer.header(of: bytes)
+        if header.width * header.height > maxPixels {
+            throw .plan(.sourceTooLarge(width: header.width, height: header.height, limit: maxPixels))
+        }
+        do {
+            let image = try Image.open(bytes, sequential: false, failOn: .error)
+            guard let tiff = try image.copyToMemory().transferTIFF(fromImageMagick: header.format == .magick) else {
+                throw RenderError.unsupported("CMYK PSD (ImageMagick's loader loses its black channel)")
+            }
+            return Decoded(tiff: tiff, loader: header.loader)
+        } catch let error as VipsError {
+            throw .undecodable(error)
+        } catch let error as RenderError {
+            throw error
+        } catch {
+            throw .undecodable(VipsError(operation: "load", message: "\(error)"))
+        }
+    }
+}

@@ -1,0 +1,335 @@
+import Crypto
+import Foundation
+import Imaging
+import Logging
+import ServiceSupport
+
+/// How decode workers are run (`thumbnails.decoder_*`).
+public struct DecoderSettings: Sendable, Equatable {
+    /// Decode PSD, DPX, PDF, SVG and EXR in worker processes (off: in the server, as before; not for
+    /// production: one hostile file can then take the service down).
+    public var isolate = true
+    /// Workers kept running, each decoding one source at a time.
+    public var workers = 2
+    /// Wall-clock seconds a job may take before its worker is killed.
+    public var timeout: Double = 20
+    /// CPU seconds a job may use (RLIMIT_CPU), a second fence behind the wall clock.
+    public var cpuSeconds = 20
+    /// A worker's address-space limit (RLIMIT_AS).
+    public var memoryBytes: Int64 = 3 << 30
+    /// A worker is replaced after this many jobs (ImageMagick and poppler keep caches).
+    public var recycleAfter = 200
+    /// Sources that crashed or hung a worker, remembered (by content) so repeats are refused at once.
+    public var rememberedFailures = 10_000
+
+    public init() {}
+}
+
+/// A pool of pre-started `pinhole decode-worker` processes (the same binary), each confined (no
+/// network where the kernel allows, rlimits, a private temporary directory, ImageMagick restricted to
+/// DPX/PSD/PSB by Pinhole's own policy) and fed one source at a time over pipes. A worker that crashes,
+/// hangs past the timeout or exceeds a limit is killed and replaced; the request gets a 4xx, the
+/// service keeps serving. Blocking: called on render threads, never on an event loop.
+public final class DecoderPool: @unchecked Sendable {   // state guarded by `condition`
+    final class Worker {
+        let process: Process
+        let input: FileHandle
+        let output: FileHandle
+        let directory: String
+        var jobs = 0
+
+        init(process: Process, input: FileHandle, output: FileHandle, directory: String) {
+            self.process = process
+            self.input = input
+            self.output = output
+            self.directory = directory
+        }
+    }
+
+    public let settings: DecoderSettings
+    let maxPixels: Int
+    let maxSourceBytes: Int
+    let loaderClasses: [String]
+    let logger: Logger
+    /// The pool's own directory: ImageMagick's policy, and one temporary directory per worker.
+    let root: String
+    private let condition = NSCondition()
+    private var idle: [Worker] = []
+    private var alive = 0
+    private var remembered: [String: String] = [:]
+    private var rememberedOrder: [String] = []
+    /// What confinement the workers report (`none`, `rlimits`, `rlimits+no-network`).
+    public private(set) var isolation = "not started"
+
+    public init(settings: DecoderSettings, maxPixels: Int, maxSourceBytes: Int, loaderClasses: [String], logger: Logger) throws {
+        self.settings = settings
+        self.maxPixels = maxPixels
+        self.maxSourceBytes = maxSourceBytes
+        self.loaderClasses = loaderClasses
+        self.logger = logger
+        root = NSTemporaryDirectory() + "pinhole-decoders-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try ImageMagickPolicy.xml.write(toFile: root + "/policy.xml", atomically: true, encoding: .utf8)
+        // A worker that dies makes our next write to it fail with EPIPE: that must be an error, not a signal.
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Starts every worker now (rather than on the first studio file), and reports their confinement.
+    public func prestart() {
+        var started: [Worker] = []
+        for _ in 0..<settings.workers {
+            condition.lock()
+            alive += 1
+            condition.unlock()
+            if let worker = spawn() { started.append(worker) } else { decrementAlive() }
+        }
+        condition.lock()
+        idle += started
+        condition.broadcast()
+        condition.unlock()
+        logger.info("decode workers started", metadata: ["workers": .stringConvertible(started.count), "confinement": .string(isolation)])
+    }
+
+    public func shutdown() {
+        condition.lock()
+        let workers = idle
+        idle = []
+        condition.unlock()
+        for worker in workers { retire(worker) }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    // MARK: Decoding
+
+    /// The decoded source, or why not: a refusal from the worker (bad or unsupported bytes), or the worker
+    /// crashed or timed out on it (remembered, so that the same bytes are refused at once next time).
+    public func decode(_ bytes: UnsafeRawBufferPointer) throws(RenderError) -> IsolatedDecoding.Decoded {
+        let key = Hex.encode(Insecure.SHA1.hash(data: bytes))
+        if let failure = rememberedFailure(key) {
+            ServiceMetrics.decoderFailures(.remembered).increment()
+            throw .decoderFailed("\(failure) (earlier, on the same bytes)")
+        }
+        // A worker found dead before the job started (killed while idle) is replaced; the source is not blamed.
+        for _ in 0..<2 {
+            guard let worker = acquire() else { throw .decoderFailed("no decode worker could be started") }
+            switch run(bytes, on: worker) {
+            case let .answered(status, text, payload):
+                release(worker)
+                if status == .refused { throw .workerRefused(text) }
+                return IsolatedDecoding.Decoded(tiff: payload, loader: text)
+            case .notStarted:
+                retire(worker)
+                decrementAlive()
+                continue
+            case let .died(timedOut):
+                retire(worker)
+                decrementAlive()
+                replenish()
+                let reason = timedOut ? "decoder timed out" : "decoder crashed"
+                ServiceMetrics.decoderFailures(timedOut ? .timeout : .crash).increment()
+                remember(key, reason)
+                logger.warning("decode worker failed", metadata: ["reason": .string(reason), "source_sha1": .string(key)])
+                throw .decoderFailed(reason)
+            }
+        }
+        throw .decoderFailed("no decode worker could be started")
+    }
+
+    enum JobOutcome {
+        case answered(WorkerFrames.Status, String, [UInt8])
+        case notStarted
+        case died(timedOut: Bool)
+    }
+
+    private func run(_ bytes: UnsafeRawBufferPointer, on worker: Worker) -> JobOutcome {
+        guard worker.process.isRunning else { return .notStarted }
+        let timedOut = TimeoutFlag()
+        let pid = worker.process.processIdentifier
+        let watchdog = DispatchWorkItem {
+            timedOut.set()
+            kill(pid, SIGKILL)
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + settings.timeout, execute: watchdog)
+        defer { watchdog.cancel() }
+        guard WorkerFrames.writeRequest(worker.input.fileDescriptor, bytes) else {
+            return worker.process.isRunning || timedOut.isSet ? .died(timedOut: timedOut.isSet) : .notStarted
+        }
+        guard let answer = WorkerFrames.readAnswer(worker.output.fileDescriptor, maxPayload: Int.max) else {
+            return .died(timedOut: timedOut.isSet)
+        }
+        worker.jobs += 1
+        return .answered(answer.status, answer.text, answer.payload)
+    }
+
+    // MARK: Workers
+
+    private func acquire() -> Worker? {
+        condition.lock()
+        while idle.isEmpty && alive >= max(1, settings.workers) { condition.wait() }
+        if let worker = idle.popLast() {
+            condition.unlock()
+            return worker
+        }
+        alive += 1
+        condition.unlock()
+        guard let worker = spawn() else {
+            decrementAlive()
+            return nil
+        }
+        return worker
+    }
+
+    private func release(_ worker: Worker) {
+        if worker.jobs >= settings.recycleAfter || !worker.process.isRunning {
+            retire(worker)
+            decrementAlive()
+            return
+        }
+        condition.lock()
+        idle.append(worker)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Starts a worker in the background when fewer than `workers` run, so that the pool is back to its
+    /// size before the next studio file arrives.
+    private func replenish() {
+        condition.lock()
+        guard alive < settings.workers else {
+            condition.unlock()
+            return
+        }
+        alive += 1
+        condition.unlock()
+        DispatchQueue.global().async {
+            guard let worker = self.spawn() else {
+                self.decrementAlive()
+                return
+            }
+            self.condition.lock()
+            self.idle.append(worker)
+            self.condition.signal()
+            self.condition.unlock()
+        }
+    }
+
+    private func decrementAlive() {
+        condition.lock()
+        alive -= 1
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func retire(_ worker: Worker) {
+        if worker.process.isRunning { kill(worker.process.processIdentifier, SIGKILL) }
+        try? worker.input.close()
+        try? worker.output.close()
+        let directory = worker.directory
+        let process = worker.process
+        DispatchQueue.global().async {
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    /// Starts one worker and reads its greeting; nil (logged) if it cannot start.
+    private func spawn() -> Worker? {
+        let directory = root + "/worker-" + UUID().uuidString.prefix(8)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let process = Process()
+            let worker = [Self.executable, "decode-worker", "--max-pixels", String(maxPixels),
+                          "--max-source-bytes", String(maxSourceBytes), "--memory-bytes", String(settings.memoryBytes),
+                          "--cpu-seconds", String(settings.cpuSeconds)] + loaderClasses.flatMap { ["--loader", $0] }
+            // No network: util-linux `unshare` starts the worker in a network namespace of its own (as root;
+            // otherwise inside a user namespace, where the kernel allows one). The worker reports what it sees.
+            condition.lock()
+            let wrapper = namespaceWrapper
+            condition.unlock()
+            process.executableURL = URL(fileURLWithPath: wrapper.isEmpty ? Self.executable : wrapper[0])
+            process.arguments = wrapper.isEmpty ? Array(worker.dropFirst()) : Array(wrapper.dropFirst()) + worker
+            process.environment = [
+                "PATH": "/usr/bin:/bin", "TMPDIR": directory, "HOME": directory,
+                "MAGICK_CONFIGURE_PATH": root, "MAGICK_THREAD_LIMIT": "1", "OMP_NUM_THREADS": "1", "VIPS_CONCURRENCY": "1",
+            ]
+            process.currentDirectoryURL = URL(fileURLWithPath: directory)
+            let input = Pipe(), output = Pipe()
+            // Every end close-on-exec, so that no other worker inherits them (a dead worker's pipe must
+            // read as closed); the child's own ends are dup2'ed onto its stdin and stdout, which clears it.
+            for handle in [input.fileHandleForReading, input.fileHandleForWriting, output.fileHandleForReading, output.fileHandleForWriting] {
+                _ = fcntl(handle.fileDescriptor, F_SETFD, FD_CLOEXEC)
+            }
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            try? input.fileHandleForReading.close()
+            try? output.fileHandleForWriting.close()
+            let started = Worker(process: process, input: input.fileHandleForWriting, output: output.fileHandleForReading, directory: directory)
+            guard let greeting = WorkerFrames.readAnswer(started.output.fileDescriptor, maxPayload: 0), greeting.status == .decoded else {
+                retire(started)
+                if !wrapper.isEmpty {
+                    // The kernel refused the namespace (no user namespaces here): rlimits alone, said in the log.
+                    logger.warning("decode workers cannot have a network namespace here; starting them without one")
+                    condition.lock()
+                    namespaceWrapper = []
+                    condition.unlock()
+                    return spawn()
+                }
+                logger.error("decode worker did not start")
+                return nil
+            }
+            condition.lock()
+            isolation = greeting.text
+            condition.unlock()
+            return started
+        } catch {
+            logger.error("decode worker did not start", metadata: ["error": .string("\(error)")])
+            return nil
+        }
+    }
+
+    /// The command that starts a worker in a new network namespace (empty: none can be had).
+    private var namespaceWrapper: [String] = {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return [] }
+        return geteuid() == 0 ? ["/usr/bin/unshare", "--net", "--"] : ["/usr/bin/unshare", "--user", "--map-root-user", "--net", "--"]
+    }()
+
+    /// This very binary (`pinhole`), whichever way it was started.
+    static let executable: String = {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }()
+
+    // MARK: Remembered failures
+
+    private func rememberedFailure(_ key: String) -> String? {
+        condition.lock()
+        defer { condition.unlock() }
+        return remembered[key]
+    }
+
+    private func remember(_ key: String, _ reason: String) {
+        condition.lock()
+        defer { condition.unlock() }
+        if remembered[key] == nil { rememberedOrder.append(key) }
+        remembered[key] = reason
+        while rememberedOrder.count > settings.rememberedFailures {
+            remembered[rememberedOrder.removeFirst()] = nil
+        }
+    }
+
+    /// Processes currently running as workers (for tests and diagnostics).
+    public var workerIDs: [Int32] {
+        condition.lock()
+        defer { condition.unlock() }
+        return idle.map { $0.process.processIdentifier }
+    }
+}
+
+/// Set once from the watchdog's thread, read by the job's.
+private final class TimeoutFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}

@@ -1,0 +1,23 @@
+/// Pinhole's own ImageMagick policy, written into the decode pool's directory and loaded by every
+/// worker through MAGICK_CONFIGURE_PATH: ImageMagick may read DPX, PSD and PSB and nothing else (no
+/// delegates, no filters, no `@file` paths), within memory, area, disk and time limits. Any other bytes
+/// libvips would hand to ImageMagick are refused with "not allowed by the security policy".
+enum ImageMagickPolicy {
+    static let xml = """
+    <policymap>
+      <policy domain="resource" name="memory" value="256MiB"/>
+      <policy domain="resource" name="map" value="512MiB"/>
+      <policy domain="resource" name="width" value="16KP"/>
+      <policy domain="resource" name="height" value="16KP"/>
+      <policy domain="resource" name="area" value="128MP"/>
+      <policy domain="resource" name="disk" value="1GiB"/>
+      <policy domain="resource" name="time" value="30"/>
+      <policy domain="delegate" rights="none" pattern="*"/>
+      <policy domain="filter" rights="none" pattern="*"/>
+      <policy domain="path" rights="none" pattern="@*"/>
+      <policy domain="coder" rights="none" pattern="*"/>
+      <policy domain="coder" rights="read" pattern="{DPX,PSD,PSB}"/>
+    </policymap>
+
+    """
+}

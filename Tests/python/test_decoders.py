@@ -1,0 +1,195 @@
+"""Decode workers (issue 12): PSD, DPX, PDF, SVG and EXR are decoded in confined `pinhole decode-worker`
+processes. A worker that crashes (ImageMagick aborts on a CMYK PSD with alpha), is killed, hangs or meets
+a hostile header costs one worker: the request gets a 4xx, the healthcheck and the file server in the
+same process keep answering, and the pool returns to its size."""
+import hashlib
+import os
+import re
+import signal
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import CORPUS, PinholeServer, image_format, image_size, sign
+
+STUDIO = ["vfx-1024x640.psd", "vfx-rgb10-1024x640.dpx", "vfx-rgba-half-1280x800.exr", "doc-1page-640x400.pdf",
+          "vector-800x500.svg"]
+
+
+@pytest.fixture(scope="module")
+def studio_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("studio")
+    for name in STUDIO:
+        (root / name).write_bytes((CORPUS / name).read_bytes())
+    photo = str(CORPUS / "photo-eveningglow-2560x1600.jpg")
+    # ImageMagick's CMYK+alpha PSD: libvips 8.14's magick loader reaches g_assert_not_reached (SIGABRT).
+    subprocess.run(["convert", photo, "-resize", "512x320", "-colorspace", "CMYK", "-alpha", "set", "-channel", "A",
+                    "-evaluate", "set", "80%", "+channel", str(root / "cmyk-alpha.psd")], check=True)
+    subprocess.run(["convert", photo, "-resize", "512x320", "-colorspace", "CMYK", str(root / "cmyk.psd")], check=True)
+    # A PSB whose header claims 100 000 x 100 000 pixels, and nothing behind it.
+    header = b"8BPS" + struct.pack(">H6xHIIHH", 2, 3, 100_000, 100_000, 8, 3) + struct.pack(">IIQH", 0, 0, 0, 0)
+    (root / "huge.psb").write_bytes(header + b"\0" * 4096)
+    # An SVG that keeps librsvg busy for minutes.
+    (root / "slow.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="6000" height="6000"><filter id="f" x="0" y="0" width="1" '
+        'height="1"><feGaussianBlur stdDeviation="300"/><feGaussianBlur stdDeviation="280"/></filter>'
+        '<rect width="6000" height="6000" fill="#e74c3c" filter="url(#f)"/></svg>')
+    return root
+
+
+def workers_of(server):
+    """The decode-worker processes the server started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == server.process.pid and b"decode-worker" in command:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def until(condition, limit=30.0):
+    """Polls `condition` until it holds (an event), failing after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def cpu_ticks(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def metric(server, reason):
+    text = requests.get(server.base + "/metrics", timeout=10).text
+    match = re.search(rf'^pinhole_decoder_failures_total{{reason="{reason}"}} ([0-9.]+)$', text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+@pytest.fixture()
+def server(studio_root):
+    pinhole = PinholeServer(file_root=str(studio_root), decoder_workers="2", decoder_timeout="5")
+    assert until(lambda: len(workers_of(pinhole)) == 2)
+    yield pinhole
+    pinhole.stop()
+
+
+def test_studio_formats_are_decoded_by_confined_workers(server):
+    for name in STUDIO:
+        response = server.get(sign(f"fit-in/300x300/{name}"))
+        assert response.status_code == 200, (name, response.text)
+        assert image_size(response.content) == (300, 188)
+        assert image_format(response.content) == ("PNG" if name.endswith((".exr", ".pdf", ".svg")) else "JPEG")
+    pids = workers_of(server)
+    assert len(pids) == 2
+    for pid in pids:
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        assert re.search(r"Max address space\s+3221225472", limits), limits
+        assert re.search(r"Max core file size\s+0", limits)
+        assert re.search(r"Max open files\s+64", limits)
+    assert "decode workers started" in server.logs()
+    if os.geteuid() == 0:
+        # As root the workers have a network namespace of their own: no way out.
+        assert "confinement=rlimits+no-network" in server.logs()
+        server_net = os.readlink(f"/proc/{server.process.pid}/ns/net")
+        assert all(os.readlink(f"/proc/{pid}/ns/net") != server_net for pid in pids)
+        assert all(Path(f"/proc/{pid}/net/dev").read_text().count(":") == 1 for pid in pids)   # loopback only
+
+
+def test_a_psd_that_aborts_imagemagick_costs_one_worker_not_the_service(server):
+    # An upload to the file server in the same process, streaming while the decoder crashes.
+    body = os.urandom(6 << 20)
+    component = "5a6c0a4e-0000-4000-8000-00000000abcd"
+    from conftest import file_signature
+    import urllib.parse
+    params = {"id": component}
+    put_url = f"http://127.0.0.1:{server.files_port}/put?" + urllib.parse.urlencode({**params, "signature": file_signature(params)})
+    crashed = threading.Event()
+
+    def slow_body():
+        for offset in range(0, len(body), 1 << 20):
+            if offset == 2 << 20:
+                crashed.wait(30)          # the rest only once the decoder has crashed
+            yield body[offset:offset + (1 << 20)]
+
+    upload = {}
+    thread = threading.Thread(target=lambda: upload.setdefault("response", requests.put(put_url, data=slow_body(), timeout=60)))
+    thread.start()
+    before = workers_of(server)
+    response = server.get(sign("fit-in/200x200/cmyk-alpha.psd"))
+    crashed.set()
+    assert response.status_code == 400 and response.text.strip() == "source image could not be decoded: decoder crashed"
+    assert server.get("/healthcheck").status_code == 200
+    thread.join(60)
+    assert upload["response"].status_code == 200
+    get_params = {"id": component}
+    get_url = f"http://127.0.0.1:{server.files_port}/get?" + urllib.parse.urlencode({**get_params, "signature": file_signature(get_params)})
+    assert hashlib.md5(requests.get(get_url, timeout=30).content).digest() == hashlib.md5(body).digest()
+    # The pool is back to its size with a new worker; the same bytes are refused at once, no worker used.
+    assert until(lambda: len(workers_of(server)) == 2)
+    assert workers_of(server) != before
+    pids = workers_of(server)
+    again = server.get(sign("fit-in/150x150/cmyk-alpha.psd"))
+    assert again.status_code == 400 and "earlier" in again.text
+    assert workers_of(server) == pids
+    assert metric(server, "crash") == 1 and metric(server, "remembered") == 1
+    assert server.get(sign("fit-in/200x200/vfx-1024x640.psd")).status_code == 200
+
+
+def test_cmyk_psd_is_refused_rather_than_shown_wrong(server):
+    response = server.get(sign("fit-in/200x200/cmyk.psd"))
+    assert response.status_code == 400 and "CMYK PSD" in response.text
+
+
+def test_a_worker_killed_mid_job(server):
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.setdefault("response", server.get(sign("fit-in/100x100/slow.svg"))))
+    idle_ticks = {pid: cpu_ticks(pid) for pid in workers_of(server)}
+    thread.start()
+    # The busy worker is the one whose CPU time moves.
+    assert until(lambda: any(cpu_ticks(pid) > ticks + 5 for pid, ticks in idle_ticks.items()))
+    busy = next(pid for pid, ticks in idle_ticks.items() if cpu_ticks(pid) > ticks + 5)
+    os.kill(busy, signal.SIGKILL)
+    thread.join(30)
+    response = outcome["response"]
+    assert response.status_code == 400 and response.text.strip() == "source image could not be decoded: decoder crashed"
+    assert until(lambda: len(workers_of(server)) == 2 and busy not in workers_of(server))
+    assert server.get(sign("fit-in/200x200/vfx-rgb10-1024x640.dpx")).status_code == 200
+
+
+def test_a_hung_worker_times_out_and_is_replaced(studio_root):
+    server = PinholeServer(file_root=str(studio_root), decoder_workers="1", decoder_timeout="2")
+    try:
+        assert until(lambda: len(workers_of(server)) == 1)
+        [stuck] = workers_of(server)
+        os.kill(stuck, signal.SIGSTOP)      # a hang
+        response = server.get(sign("fit-in/200x200/vfx-1024x640.psd"))
+        assert response.status_code == 400 and response.text.strip() == "source image could not be decoded: decoder timed out"
+        assert server.get("/healthcheck").status_code == 200
+        assert until(lambda: len(workers_of(server)) == 1 and workers_of(server) != [stuck])
+        assert metric(server, "timeout") == 1
+        assert server.get(sign("fit-in/200x200/vfx-rgb10-1024x640.dpx")).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_a_header_claiming_100000_squared_is_a_quick_4xx(server):
+    started = time.monotonic()
+    response = server.get(sign("fit-in/200x200/huge.psb"))
+    assert 400 <= response.status_code < 500, response.text
+    assert time.monotonic() - started < 5      # refused from the header, well inside the decoder timeout
+    assert server.get("/healthcheck").status_code == 200
+    assert len(workers_of(server)) == 2
