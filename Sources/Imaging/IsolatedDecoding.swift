@@ -2,7 +2,7 @@ import Vips
 
 /// Formats whose decoders are not hardened for hostile input are decoded in worker processes
 /// (`pinhole decode-worker`), never in the server: ImageMagick (PSD, PSB, DPX), poppler (PDF), librsvg
-/// (SVG) and OpenEXR. A crash there (ImageMagick aborts on a CMYK PSD with alpha) or a hang kills one
+/// (SVG), OpenEXR, and FFmpeg for video (a subprocess of the worker). A crash there (ImageMagick aborts on a CMYK PSD with alpha) or a hang kills one
 /// worker, not the service. The fast native loaders with a fuzzing record (JPEG, PNG, WebP, GIF, TIFF,
 /// HEIF/AVIF, JPEG XL, Radiance HDR) stay in-process.
 public enum IsolatedDecoding {
@@ -18,10 +18,24 @@ public enum IsolatedDecoding {
         if starts(Array("8BPS".utf8)) || starts(Array("SDPX".utf8)) || starts(Array("XPDS".utf8)) { return .magick }
         if starts(Array("%PDF".utf8)) { return .pdf }
         if starts([0x76, 0x2F, 0x31, 0x01]) { return .exr }
+        if isVideo(bytes) { return .video }
         let head = bytes.prefix(2048)
         if let text = String(bytes: head, encoding: .utf8) ?? String(bytes: head, encoding: .isoLatin1),
            text.contains("<svg") { return .svg }
         return nil
+    }
+
+    /// MP4/MOV (an ISO-BMFF `ftyp` whose brand is not a still-image one — AVIF and HEIF are images —, or
+    /// an old QuickTime file opening with `moov`, `mdat`, `wide`, `free` or `skip`), and Matroska/WebM.
+    static func isVideo(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 12 else { return false }
+        if bytes[0] == 0x1A && bytes[1] == 0x45 && bytes[2] == 0xDF && bytes[3] == 0xA3 { return true }
+        let box = String(decoding: bytes[4..<8], as: UTF8.self)
+        if box == "ftyp" {
+            let brand = String(decoding: bytes[8..<12], as: UTF8.self)
+            return !["avif", "avis", "heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1"].contains(brand)
+        }
+        return ["moov", "mdat", "wide", "free", "skip"].contains(box)
     }
 
     /// What a worker answers: the decoded image (uncompressed TIFF: depth, float, alpha and ICC profile
@@ -37,8 +51,17 @@ public enum IsolatedDecoding {
     }
 
     /// Worker side: decodes the first page (a PSD's merged composite, a PDF's first page) whole, after
-    /// checking the size against `maxPixels`.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int) throws(RenderError) -> Decoded {
+    /// checking the size against `maxPixels`; for video, the frame FFmpeg gives (`VideoFrame`).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int, timeout: Double) throws(RenderError) -> Decoded {
+        if isVideo(bytes) {
+            let frame = try VideoFrame.first(of: bytes, timeout: timeout)
+            let result = frame.withUnsafeBytes { png in
+                Result { () throws(RenderError) in try decode(png, maxPixels: maxPixels, timeout: timeout) }
+            }
+            var decoded = try result.get()
+            decoded.loader = "ffmpeg"
+            return decoded
+        }
         let header = try Renderer.header(of: bytes)
         if header.width * header.height > maxPixels {
             throw .plan(.sourceTooLarge(width: header.width, height: header.height, limit: maxPixels))

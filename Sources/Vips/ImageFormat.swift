@@ -1,6 +1,6 @@
 /// Image formats Pinhole reads (by libvips loader) and writes (by libvips saver).
 public enum ImageFormat: String, Sendable, CaseIterable, Codable {
-    case jpeg, png, webp, gif, avif, heif, tiff, jxl, svg, pdf, exr, hdr, magick, other
+    case jpeg, png, webp, gif, avif, heif, tiff, jxl, svg, pdf, exr, hdr, magick, video, other
 
     /// The format of a source, from the name of the libvips loader that claimed it (`jpegload_buffer`, …).
     public init(loader: String) {
@@ -18,6 +18,7 @@ public enum ImageFormat: String, Sendable, CaseIterable, Codable {
         case "openexrload": self = .exr
         case "radload": self = .hdr
         case "magickload": self = .magick
+        case "ffmpeg": self = .video   // a frame a decode worker took with FFmpeg
         default: self = .other
         }
     }
@@ -37,6 +38,7 @@ public enum ImageFormat: String, Sendable, CaseIterable, Codable {
         case .pdf: return "application/pdf"
         case .exr: return "image/x-exr"
         case .hdr: return "image/vnd.radiance"
+        case .video: return "video/mp4"
         case .magick, .other: return "application/octet-stream"
         }
     }

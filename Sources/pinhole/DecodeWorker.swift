@@ -18,6 +18,7 @@ struct DecodeWorker: ParsableCommand {
     @Option(help: "Refuse larger sources.") var maxSourceBytes: Int = 256 << 20
     @Option(help: "Address-space limit (RLIMIT_AS) in bytes.") var memoryBytes: Int64 = 3 << 30
     @Option(help: "CPU seconds per job (RLIMIT_CPU).") var cpuSeconds: Int = 20
+    @Option(help: "Wall-clock seconds for a helper program (FFmpeg) per job.") var timeout: Double = 20
     @Option(name: .customLong("loader"), help: "libvips loader class enabled here (repeatable).") var loaders: [String] = []
 
     /// True when this process sees a network interface besides loopback (it was not started in a
@@ -40,7 +41,7 @@ struct DecodeWorker: ParsableCommand {
         while let source = WorkerFrames.readRequest(input, maxBytes: maxSourceBytes) {
             _ = csandbox_allow_cpu(Int64(cpuSeconds))
             let answer = source.withUnsafeBytes { bytes in
-                Result { () throws(RenderError) in try IsolatedDecoding.decode(bytes, maxPixels: maxPixels) }
+                Result { () throws(RenderError) in try IsolatedDecoding.decode(bytes, maxPixels: maxPixels, timeout: timeout) }
             }
             switch answer {
             case let .success(decoded):

@@ -24,13 +24,22 @@ STUDIO = ["vfx-1024x640.psd", "vfx-rgb10-1024x640.dpx", "vfx-rgba-half-1280x800.
 @pytest.fixture(scope="module")
 def studio_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("studio")
-    for name in STUDIO:
+    for name in STUDIO + ["photo-eveningglow-2560x1600.jpg"]:
         (root / name).write_bytes((CORPUS / name).read_bytes())
     photo = str(CORPUS / "photo-eveningglow-2560x1600.jpg")
     # ImageMagick's CMYK+alpha PSD: libvips 8.14's magick loader reaches g_assert_not_reached (SIGABRT).
     subprocess.run(["convert", photo, "-resize", "512x320", "-colorspace", "CMYK", "-alpha", "set", "-channel", "A",
                     "-evaluate", "set", "80%", "+channel", str(root / "cmyk-alpha.psd")], check=True)
     subprocess.run(["convert", photo, "-resize", "512x320", "-colorspace", "CMYK", str(root / "cmyk.psd")], check=True)
+    # Video: the corpus H.264 MP4 and ProRes MOV, the H.264 stream remuxed into Matroska, VP9 in WebM, and
+    # an MP4 holding only audio (no frame to take).
+    for name in ["video-h264-640x400.mp4", "video-prores-640x400.mov"]:
+        (root / name).write_bytes((CORPUS / name).read_bytes())
+    ffmpeg = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
+    subprocess.run(ffmpeg + ["-i", str(CORPUS / "video-h264-640x400.mp4"), "-c", "copy", str(root / "h264.mkv")], check=True)
+    subprocess.run(ffmpeg + ["-i", str(CORPUS / "video-h264-640x400.mp4"), "-t", "0.5", "-c:v", "libvpx-vp9", "-deadline",
+                             "realtime", "-cpu-used", "8", str(root / "vp9.webm")], check=True)
+    subprocess.run(ffmpeg + ["-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(root / "audio-only.mp4")], check=True)
     # A PSB whose header claims 100 000 x 100 000 pixels, and nothing behind it.
     header = b"8BPS" + struct.pack(">H6xHIIHH", 2, 3, 100_000, 100_000, 8, 3) + struct.pack(">IIQH", 0, 0, 0, 0)
     (root / "huge.psb").write_bytes(header + b"\0" * 4096)
@@ -192,4 +201,24 @@ def test_a_header_claiming_100000_squared_is_a_quick_4xx(server):
     assert 400 <= response.status_code < 500, response.text
     assert time.monotonic() - started < 5      # refused from the header, well inside the decoder timeout
     assert server.get("/healthcheck").status_code == 200
+    assert len(workers_of(server)) == 2
+
+
+@pytest.mark.parametrize("name", ["video-h264-640x400.mp4", "video-prores-640x400.mov", "h264.mkv", "vp9.webm"])
+def test_video_thumbnails_are_the_first_frame(server, name):
+    """Every corpus video was made from photo-eveningglow: its first frame, thumbnailed, looks like the
+    photo thumbnailed the same way (measured 1.05-1.24; another corpus photo is 59-60)."""
+    from conftest import mean_difference
+    response = server.get(sign(f"fit-in/300x300/{name}"))
+    assert response.status_code == 200, response.text
+    assert image_format(response.content) == "JPEG" and image_size(response.content) == (300, 188)
+    reference = server.get(sign("fit-in/300x300/photo-eveningglow-2560x1600.jpg")).content
+    difference = mean_difference(response.content, reference)
+    print(f"\n{name}: {difference:.2f} from the photo")
+    assert difference < 4
+
+
+def test_a_video_without_a_frame_is_a_clear_4xx(server):
+    response = server.get(sign("fit-in/300x300/audio-only.mp4"))
+    assert response.status_code == 400 and "no frame" in response.text
     assert len(workers_of(server)) == 2

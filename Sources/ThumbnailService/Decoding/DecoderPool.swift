@@ -240,7 +240,8 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
             let process = Process()
             let worker = [Self.executable, "decode-worker", "--max-pixels", String(maxPixels),
                           "--max-source-bytes", String(maxSourceBytes), "--memory-bytes", String(settings.memoryBytes),
-                          "--cpu-seconds", String(settings.cpuSeconds)] + loaderClasses.flatMap { ["--loader", $0] }
+                          "--cpu-seconds", String(settings.cpuSeconds), "--timeout", String(settings.timeout)]
+                + loaderClasses.flatMap { ["--loader", $0] }
             // No network: util-linux `unshare` starts the worker in a network namespace of its own (as root;
             // otherwise inside a user namespace, where the kernel allows one). The worker reports what it sees.
             condition.lock()
