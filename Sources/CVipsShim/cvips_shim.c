@@ -67,8 +67,10 @@ int cvips_embed_extend(VipsImage *in, VipsImage **out, int x, int y, int width, 
 /* CMYK without a profile: the plain formula RGB = (255 - CMY) * (255 - K) / 255, as Pillow (and so
    Thumbor) converts it. Such files were almost always made with that formula, so a real press profile
    would shift their colours. */
+/* CMYK without a profile, by the plain formula (R = (255 − C)(1 − K/255), …) its makers used; a fifth
+   band (alpha, as in a CMYK PSD with transparency) is kept as it is. */
 static int cvips_naive_cmyk_to_srgb(VipsImage *in, VipsImage **out) {
-    VipsImage *t[7] = { NULL };
+    VipsImage *t[10] = { NULL };
     int result = -1;
     if (vips_cast(in, &t[0], VIPS_FORMAT_FLOAT, NULL) ||
         vips_extract_band(t[0], &t[1], 0, "n", 3, NULL) ||
@@ -76,12 +78,19 @@ static int cvips_naive_cmyk_to_srgb(VipsImage *in, VipsImage **out) {
         vips_linear1(t[1], &t[3], -1.0, 255.0, NULL) ||
         vips_linear1(t[2], &t[4], -1.0 / 255.0, 1.0, NULL) ||
         vips_multiply(t[3], t[4], &t[5], NULL) ||
-        vips_cast(t[5], &t[6], VIPS_FORMAT_UCHAR, NULL) ||
-        vips_copy(t[6], out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL))
+        vips_cast(t[5], &t[6], VIPS_FORMAT_UCHAR, NULL))
         goto done;
+    if (vips_image_get_bands(in) == 5) {
+        if (vips_extract_band(in, &t[7], 4, NULL) || vips_cast(t[7], &t[8], VIPS_FORMAT_UCHAR, NULL) ||
+            vips_bandjoin2(t[6], t[8], &t[9], NULL) ||
+            vips_copy(t[9], out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL))
+            goto done;
+    } else if (vips_copy(t[6], out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL)) {
+        goto done;
+    }
     result = 0;
 done:
-    for (int i = 0; i < 7; i++) if (t[i]) g_object_unref(t[i]);
+    for (int i = 0; i < 10; i++) if (t[i]) g_object_unref(t[i]);
     return result;
 }
 
@@ -329,7 +338,8 @@ done:
 }
 
 int cvips_to_srgb(VipsImage *in, VipsImage **out, int keep_gray) {
-    if (vips_image_guess_interpretation(in) == VIPS_INTERPRETATION_CMYK && vips_image_get_bands(in) == 4 &&
+    if (vips_image_guess_interpretation(in) == VIPS_INTERPRETATION_CMYK &&
+        (vips_image_get_bands(in) == 4 || vips_image_get_bands(in) == 5) &&
         !vips_image_get_typeof(in, VIPS_META_ICC_NAME))
         return cvips_naive_cmyk_to_srgb(in, out);
     VipsImage *current = in;

@@ -62,6 +62,15 @@ public enum IsolatedDecoding {
             decoded.loader = "ffmpeg"
             return decoded
         }
+        if let kind = ImageMagickConversion.kind(of: bytes) {
+            let tiff = try ImageMagickConversion.convert(bytes, kind: kind, timeout: timeout)
+            let result = tiff.withUnsafeBytes { converted in
+                Result { () throws(RenderError) in try decode(converted, maxPixels: maxPixels, timeout: timeout) }
+            }
+            var decoded = try result.get()
+            decoded.loader = "magickload"
+            return decoded
+        }
         let header = try Renderer.header(of: bytes)
         if header.width * header.height > maxPixels {
             throw .plan(.sourceTooLarge(width: header.width, height: header.height, limit: maxPixels))

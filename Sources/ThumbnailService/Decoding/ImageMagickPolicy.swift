@@ -1,6 +1,7 @@
 /// Pinhole's own ImageMagick policy, written into the decode pool's directory and loaded by every
-/// worker through MAGICK_CONFIGURE_PATH: ImageMagick may read DPX, PSD and PSB and nothing else (no
-/// delegates, no filters, no `@file` paths), within memory, area, disk and time limits. Any other bytes
+/// worker through MAGICK_CONFIGURE_PATH: ImageMagick may read DPX, PSD and PSB and nothing else, and
+/// write only TIFF (what `convert` hands back for CMYK PSDs and log DPX); no delegates, no filters, no
+/// `@file` paths; within memory, area, disk and time limits. Any other bytes
 /// libvips would hand to ImageMagick are refused with "not allowed by the security policy".
 enum ImageMagickPolicy {
     static let xml = """
@@ -17,6 +18,7 @@ enum ImageMagickPolicy {
       <policy domain="path" rights="none" pattern="@*"/>
       <policy domain="coder" rights="none" pattern="*"/>
       <policy domain="coder" rights="read" pattern="{DPX,PSD,PSB}"/>
+      <policy domain="coder" rights="write" pattern="{TIFF,TIF}"/>
     </policymap>
 
     """
