@@ -52,9 +52,10 @@ public enum IsolatedDecoding {
 
     /// Worker side: decodes the first page (a PSD's merged composite, a PDF's first page) whole, after
     /// checking the size against `maxPixels`; for video, the frame FFmpeg gives (`VideoFrame`).
-    public static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int, timeout: Double) throws(RenderError) -> Decoded {
+    public static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int, timeout: Double,
+                              still: String? = nil) throws(RenderError) -> Decoded {
         if isVideo(bytes) {
-            let frame = try VideoFrame.first(of: bytes, timeout: timeout)
+            let frame = try VideoFrame.frame(of: bytes, at: still, timeout: timeout)
             let result = frame.withUnsafeBytes { png in
                 Result { () throws(RenderError) in try decode(png, maxPixels: maxPixels, timeout: timeout) }
             }

@@ -276,6 +276,9 @@ public struct ImagingHandler: Sendable {
         let settings = configuration.render
         let budget = decodeBudget
         let decoders = self.decoders
+        // `still(pos)` picks a video's frame (the last one given wins).
+        let still = ThumborFilter.parseList(request.filters ?? "", enabled: settings.enabledFilters)
+            .compactMap { filter -> String? in if case let .still(position) = filter { return position }; return nil }.last
         let outcome: Result<Rendered, RenderError> = try await pool.run {
             source.withUnsafeReadableBytes { bytes in
                 Result { () throws(RenderError) in
@@ -284,7 +287,7 @@ public struct ImagingHandler: Sendable {
                                                    deadline: deadline, budget: budget, overlays: overlays, extracted: extracted)
                     }
                     // Decoded by a worker process; the rest of the plan runs here on its pixels.
-                    let decoded = try decoders.decode(bytes)
+                    let decoded = try decoders.decode(bytes, still: still)
                     return try Self.render(decoded, request: request, settings: settings, outputFormat: outputFormat,
                                            deadline: deadline, budget: budget, overlays: overlays, extracted: extracted)
                 }

@@ -36,6 +36,9 @@ public enum ThumborFilter: Sendable, Equatable, Hashable {
     /// `focal(LxT:RxB)`; nil box when the string is not of that form (the filter then does nothing).
     case focal(left: Int, top: Int, right: Int, bottom: Int)
     case extractFocal
+    /// thumbor-video-engine's `still(pos)`: the video frame at `pos` (seconds, or `[HH:]MM:SS[.frac]`;
+    /// negative counts from the end) instead of the first. Not one of Thumbor's built-in filters.
+    case still(String)
 
     public struct CurvePoint: Sendable, Equatable, Hashable {
         public var x: Int
@@ -48,7 +51,7 @@ public enum ThumborFilter: Sendable, Equatable, Hashable {
 
     public var phase: Phase {
         switch self {
-        case .focal, .extractFocal, .stretch: return .preLoad
+        case .focal, .extractFocal, .stretch, .still: return .preLoad
         case .noUpscale: return .afterLoad
         default: return .postTransform
         }
@@ -86,6 +89,7 @@ public enum ThumborFilter: Sendable, Equatable, Hashable {
         case .stretch: return "stretch"
         case .focal: return "focal"
         case .extractFocal: return "extract_focal"
+        case .still: return "still"
         }
     }
 
@@ -284,6 +288,9 @@ struct Signature: @unchecked Sendable {   // immutable; NSRegularExpression is t
                 return .focal(left: v[0], top: v[1], right: v[2], bottom: v[3])
             },
             Signature("extract_focal", []) { _ in .extractFocal },
+            Signature("still", [p.raw(#"-?(?:(?:\d\d:)?\d\d:\d\d(?:\.\d+?)?|\d+(?:\.\d+?)?)"#)]) { a in
+                a[0]?.string.map(ThumborFilter.still)
+            },
         ]
         return Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
     }()

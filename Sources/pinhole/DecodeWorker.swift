@@ -38,10 +38,13 @@ struct DecodeWorker: ParsableCommand {
         try VipsRuntime.start(VipsSettings(concurrency: 1, blockUntrusted: true, allowedUntrustedLoaders: loaders))
         let input = FileHandle.standardInput.fileDescriptor, output = FileHandle.standardOutput.fileDescriptor
         WorkerFrames.writeAnswer(output, status: .decoded, text: confinement)
-        while let source = WorkerFrames.readRequest(input, maxBytes: maxSourceBytes) {
+        while let (options, source) = WorkerFrames.readRequest(input, maxBytes: maxSourceBytes) {
             _ = csandbox_allow_cpu(Int64(cpuSeconds))
+            let still = options.hasPrefix("still=") ? String(options.dropFirst("still=".count)) : nil
             let answer = source.withUnsafeBytes { bytes in
-                Result { () throws(RenderError) in try IsolatedDecoding.decode(bytes, maxPixels: maxPixels, timeout: timeout) }
+                Result { () throws(RenderError) in
+                    try IsolatedDecoding.decode(bytes, maxPixels: maxPixels, timeout: timeout, still: still)
+                }
             }
             switch answer {
             case let .success(decoded):

@@ -42,4 +42,16 @@ struct ExtractFocalTests {
         #expect(ExtractFocal.resolve(image: "localhost:8888/300x200/photo.jpg") == nil)     // neither signed nor unsafe
         #expect(ExtractFocal.resolve(image: "photo.jpg") == nil)
     }
+
+    /// thumbor-video-engine's still(pos): seconds or [HH:]MM:SS[.frac], optionally negative; anything
+    /// else does not match and the call is skipped.
+    @Test func stillPositions() {
+        #expect(ThumborFilter.parseList("still(5)") == [.still("5")])
+        #expect(ThumborFilter.parseList("still(1.5)") == [.still("1.5")])
+        #expect(ThumborFilter.parseList("still(00:01.5)") == [.still("00:01.5")])
+        #expect(ThumborFilter.parseList("still(01:02:03.25)") == [.still("01:02:03.25")])
+        #expect(ThumborFilter.parseList("still(-0.2)") == [.still("-0.2")])
+        #expect(ThumborFilter.parseList("still(abc)") == [])
+        #expect(ThumborFilter.still("1").phase == .preLoad)
+    }
 }

@@ -254,3 +254,25 @@ def test_a_video_without_a_frame_is_a_clear_4xx(server):
     response = server.get(sign("fit-in/300x300/audio-only.mp4"))
     assert response.status_code == 400 and "no frame" in response.text
     assert len(workers_of(server)) == 2
+
+
+def test_still_picks_the_frame(server):
+    """thumbor-video-engine's `still(pos)`: seconds or [HH:]MM:SS[.frac], negative from the end. The corpus
+    clip moves (frames 1.5 s apart differ by 27 and more); both spellings of one time give one frame; a
+    time past the end is a 400 (FFmpeg exits 0 there without a frame); a malformed position is ignored, as
+    Thumbor ignores a filter whose arguments do not match."""
+    from conftest import mean_difference
+    def frame(filters):
+        response = server.get(sign(f"fit-in/300x300/{filters}video-h264-640x400.mp4"))
+        assert response.status_code == 200, (filters, response.text)
+        return response.content
+    first = frame("")
+    assert frame("filters:still(0)/") == first
+    later = frame("filters:still(1.5)/")
+    assert mean_difference(first, later) > 10
+    assert frame("filters:still(00:01.5)/") == later
+    assert mean_difference(first, frame("filters:still(-0.2)/")) > 10
+    assert frame("filters:still(abc)/") == first
+    past = server.get(sign("fit-in/300x300/filters:still(10)/video-h264-640x400.mp4"))
+    assert past.status_code == 400 and "no frame at 10" in past.text
+    assert len(workers_of(server)) == 2

@@ -100,7 +100,7 @@ enum FilterRenderer {
         case let .frame(url):
             guard let bytes = context.overlays[url] else { return image }
             return try NinePatch.frame(image, with: try overlayImage(bytes))
-        case .quality, .format, .maxBytes, .maxAge, .stripEXIF, .stripICC, .noUpscale, .stretch, .focal, .extractFocal:
+        case .quality, .format, .maxBytes, .maxAge, .stripEXIF, .stripICC, .noUpscale, .stretch, .focal, .extractFocal, .still:
             return image   // handled by the plan, the encoder, the response or the handler
         }
     }

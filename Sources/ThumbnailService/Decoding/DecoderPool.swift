@@ -103,8 +103,10 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
 
     /// The decoded source, or why not: a refusal from the worker (bad or unsupported bytes), or the worker
     /// crashed or timed out on it (remembered, so that the same bytes are refused at once next time).
-    public func decode(_ bytes: UnsafeRawBufferPointer) throws(RenderError) -> IsolatedDecoding.Decoded {
-        let key = Hex.encode(Insecure.SHA1.hash(data: bytes))
+    /// `still`: for a video, the position of the frame to take (`still(pos)`), nil for the first.
+    public func decode(_ bytes: UnsafeRawBufferPointer, still: String? = nil) throws(RenderError) -> IsolatedDecoding.Decoded {
+        let key = Hex.encode(Insecure.SHA1.hash(data: bytes)) + (still.map { "@" + $0 } ?? "")
+        let options = still.map { "still=" + $0 } ?? ""
         if let failure = rememberedFailure(key) {
             ServiceMetrics.decoderFailures(.remembered).increment()
             throw .decoderFailed("\(failure) (earlier, on the same bytes)")
@@ -112,7 +114,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         // A worker found dead before the job started (killed while idle) is replaced; the source is not blamed.
         for _ in 0..<2 {
             guard let worker = acquire() else { throw .decoderFailed("no decode worker could be started") }
-            switch run(bytes, on: worker) {
+            switch run(bytes, options: options, on: worker) {
             case let .answered(status, text, payload):
                 release(worker)
                 if status == .refused { throw .workerRefused(text) }
@@ -141,7 +143,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         case died(timedOut: Bool)
     }
 
-    private func run(_ bytes: UnsafeRawBufferPointer, on worker: Worker) -> JobOutcome {
+    private func run(_ bytes: UnsafeRawBufferPointer, options: String, on worker: Worker) -> JobOutcome {
         guard worker.process.isRunning else { return .notStarted }
         let timedOut = TimeoutFlag()
         let pid = worker.process.processIdentifier
@@ -151,7 +153,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + settings.timeout, execute: watchdog)
         defer { watchdog.cancel() }
-        guard WorkerFrames.writeRequest(worker.input.fileDescriptor, bytes) else {
+        guard WorkerFrames.writeRequest(worker.input.fileDescriptor, bytes, options: options) else {
             return worker.process.isRunning || timedOut.isSet ? .died(timedOut: timedOut.isSet) : .notStarted
         }
         guard let answer = WorkerFrames.readAnswer(worker.output.fileDescriptor, maxPayload: Int.max) else {

@@ -1,7 +1,8 @@
 import Foundation
 
 /// The pipe protocol between the server and `pinhole decode-worker`, one job at a time:
-/// - request: the source's length (UInt64, little-endian) and its bytes;
+/// - request: options (UInt32 length + UTF-8: `still=<position>` or empty), then the source's length
+///   (UInt64, little-endian) and its bytes;
 /// - answer: a status byte, a UTF-8 text (UInt32 length + bytes: the loader on success, the reason on a
 ///   refusal) and a payload (UInt64 length + bytes: the decoded TIFF). A worker greets the server with
 ///   one answer when it starts, its text saying which confinement took effect.
@@ -47,16 +48,19 @@ public enum WorkerFrames {
 
     // MARK: Requests
 
-    public static func writeRequest(_ fd: Int32, _ source: UnsafeRawBufferPointer) -> Bool {
-        write(fd, littleEndian(UInt64(source.count))) && write(fd, source)
+    public static func writeRequest(_ fd: Int32, _ source: UnsafeRawBufferPointer, options: String = "") -> Bool {
+        let text = Array(options.utf8)
+        return write(fd, littleEndian(UInt32(text.count)) + text + littleEndian(UInt64(source.count))) && write(fd, source)
     }
 
-    /// The next job's source; nil at end of input (the server closed the pipe).
-    public static func readRequest(_ fd: Int32, maxBytes: Int) -> [UInt8]? {
-        guard let length = read(fd, count: 8) else { return nil }
+    /// The next job's options and source; nil at end of input (the server closed the pipe).
+    public static func readRequest(_ fd: Int32, maxBytes: Int) -> (options: String, source: [UInt8])? {
+        guard let textLength = read(fd, count: 4) else { return nil }
+        let textCount: UInt32 = integer(textLength)
+        guard textCount <= 4096, let text = read(fd, count: Int(textCount)), let length = read(fd, count: 8) else { return nil }
         let count: UInt64 = integer(length)
-        guard count <= UInt64(maxBytes) else { return nil }
-        return read(fd, count: Int(count))
+        guard count <= UInt64(maxBytes), let source = read(fd, count: Int(count)) else { return nil }
+        return (String(decoding: text, as: UTF8.self), source)
     }
 
     // MARK: Answers
