@@ -115,6 +115,7 @@ public struct ThumbnailServer: Sendable {
 
     public func shutdown() async throws {
         resultCache?.saveStatistics()
+        decoders?.shutdown()
         try await httpClient.shutdown()
         try await pool.shutdown()
     }

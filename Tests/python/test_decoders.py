@@ -276,3 +276,21 @@ def test_still_picks_the_frame(server):
     past = server.get(sign("fit-in/300x300/filters:still(10)/video-h264-640x400.mp4"))
     assert past.status_code == 400 and "no frame at 10" in past.text
     assert len(workers_of(server)) == 2
+
+
+def test_pool_directories_do_not_outlive_their_server(studio_root):
+    """A pool's directory (ImageMagick's policy, the workers' temporary directories) is removed when its
+    server stops, and one left by a server that was killed is removed by the next one to start."""
+    import tempfile
+    temporary = Path(tempfile.gettempdir())
+    stale = temporary / "pinhole-decoders-999999999-deadbeef"      # no process can have this id
+    stale.mkdir(exist_ok=True)
+    (stale / "policy.xml").write_text("<policymap/>")
+    server = PinholeServer(file_root=str(studio_root))
+    try:
+        assert not stale.exists()
+        own = list(temporary.glob(f"pinhole-decoders-{server.process.pid}-*"))
+        assert len(own) == 1 and (own[0] / "policy.xml").read_text().count('rights="read" pattern="{DPX,PSD,PSB}"') == 1
+    finally:
+        server.stop()
+    assert not own[0].exists()

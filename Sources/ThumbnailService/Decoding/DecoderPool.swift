@@ -67,6 +67,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         self.maxSourceBytes = maxSourceBytes
         self.loaderClasses = loaderClasses
         self.logger = logger
+        Self.removeStaleDirectories()
         root = NSTemporaryDirectory() + "pinhole-decoders-\(getpid())-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         try ImageMagickPolicy.xml.write(toFile: root + "/policy.xml", atomically: true, encoding: .utf8)
@@ -297,6 +298,17 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return [] }
         return geteuid() == 0 ? ["/usr/bin/unshare", "--net", "--"] : ["/usr/bin/unshare", "--user", "--map-root-user", "--net", "--"]
     }()
+
+    /// Pool directories of servers that are gone (killed, or stopped before their shutdown ran): each is
+    /// named after its server's process id.
+    static func removeStaleDirectories() {
+        let temporary = NSTemporaryDirectory()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix("pinhole-decoders-") {
+            guard let pid = Int32(name.dropFirst("pinhole-decoders-".count).prefix { $0 != "-" }),
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: temporary + name)
+        }
+    }
 
     /// This very binary (`pinhole`), whichever way it was started.
     static let executable: String = {
