@@ -93,7 +93,7 @@ public enum ThumborFilter: Sendable, Equatable, Hashable {
         }
     }
 
-    /// Every built-in filter name (Thumbor's BUILTIN_FILTERS).
+    /// Every filter name Pinhole knows: Thumbor's BUILTIN_FILTERS and thumbor-video-engine's `still`.
     public static let builtinNames: [String] = Signature.all.keys.sorted()
 
     /// Output formats the `format()` filter accepts: Thumbor's, and JPEG XL (`jxl`), which Thumbor

@@ -34,11 +34,20 @@ public enum VipsRuntime {
         return cvips_init("pinhole")
     }()
 
+    private static let applying = NSLock()
+    nonisolated(unsafe) private static var applied: VipsSettings?   // guarded by `applying`
+
     /// Initialises libvips once and applies `settings`. Safe to call repeatedly; the last settings win.
+    /// Settings already in force are not applied again: blocking reopens a moment in which every untrusted
+    /// loader is blocked, and another thread loading a PSD then would be refused.
     public static func start(_ settings: VipsSettings = VipsSettings()) throws {
         guard initResult == 0 else {
             throw VipsError(operation: "vips_init", message: takeErrorMessage())
         }
+        applying.lock()
+        defer { applying.unlock() }
+        guard applied != settings else { return }
+        applied = settings
         cvips_configure(Int32(max(0, settings.concurrency)), settings.blockUntrusted ? 1 : 0)
         if settings.blockUntrusted {
             // Savers only ever see pixels Pinhole made: the "untrusted" mark (hostile input) does not apply.
