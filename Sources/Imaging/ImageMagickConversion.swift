@@ -1,5 +1,4 @@
 import Foundation
-import Vips
 
 /// Studio files libvips 8.14's ImageMagick loader gets wrong, converted by ImageMagick's own `convert`
 /// program inside a decode worker (under the same policy, within the worker's confinement):
@@ -14,7 +13,7 @@ enum ImageMagickConversion {
     /// What the bytes need, from their headers: a PSD's colour mode (offset 24, 4 = CMYK) or a DPX's
     /// transfer characteristic (offset 801: 1 printing density, 3 logarithmic).
     static func kind(of bytes: UnsafeRawBufferPointer) -> Kind? {
-        func starts(_ magic: String) -> Bool { bytes.count >= 4 && zip(bytes, Array(magic.utf8)).allSatisfy { $0 == $1 } }
+        let starts = { (magic: String) in IsolatedDecoding.starts(bytes, with: magic) }
         if starts("8BPS"), bytes.count >= 26, bytes[24] == 0, bytes[25] == 4 { return .cmykPSD }
         if starts("SDPX") || starts("XPDS"), bytes.count > 801, bytes[801] == 1 || bytes[801] == 3 { return .logDPX }
         return nil
@@ -22,23 +21,13 @@ enum ImageMagickConversion {
 
     /// The converted image as TIFF bytes (8 bits for CMYK, 16 for DPX).
     static func convert(_ bytes: UnsafeRawBufferPointer, kind: Kind, timeout: Double) throws(RenderError) -> [UInt8] {
-        let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? NSTemporaryDirectory()
-        let input = directory + "/im-" + UUID().uuidString + (kind == .cmykPSD ? ".psd" : ".dpx")
-        guard FileManager.default.createFile(atPath: input, contents: Data(bytes)) else {
-            throw .decoderFailed("cannot write the file for ImageMagick")
-        }
-        defer { try? FileManager.default.removeItem(atPath: input) }
-        let errorsPath = input + ".log"
-        defer { try? FileManager.default.removeItem(atPath: errorsPath) }
-        let operations = kind == .cmykPSD ? ["\(input)[0]", "-depth", "8"] : [input, "-colorspace", "sRGB", "-depth", "16"]
-        let arguments = ["/usr/bin/timeout", "-s", "KILL", String(Int(timeout.rounded(.up))), "/usr/bin/convert"]
-            + operations + ["tif:-"]
-        guard let (status, tiff) = Subprocess.run(arguments, errorsTo: errorsPath) else {
-            throw .decoderFailed("cannot run ImageMagick")
+        let (status, tiff, reason) = try Subprocess.run(on: bytes, suffix: kind == .cmykPSD ? ".psd" : ".dpx", timeout: timeout) { input in
+            ["/usr/bin/convert"]
+                + (kind == .cmykPSD ? ["\(input)[0]", "-depth", "8"] : [input, "-colorspace", "sRGB", "-depth", "16"])
+                + ["tif:-"]
         }
         guard status == 0, tiff.count > 8 else {
-            let message = (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
-            throw .workerRefused("source image could not be decoded (ImageMagick: \(message.split(separator: "\n").first.map(String.init)?.prefix(200) ?? "no output"))")
+            throw .workerRefused("source image could not be decoded (ImageMagick: \(reason.isEmpty ? "no output" : reason))")
         }
         return tiff
     }

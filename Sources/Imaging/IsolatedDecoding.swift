@@ -14,16 +14,21 @@ public enum IsolatedDecoding {
     /// in the server): PSD/PSB `8BPS`, DPX `SDPX`/`XPDS`, PDF `%PDF`, SVG (`<svg` within the first 2 KB),
     /// OpenEXR `76 2f 31 01`. Nil for everything else.
     public static func format(of bytes: UnsafeRawBufferPointer) -> ImageFormat? {
-        func starts(_ magic: [UInt8]) -> Bool { bytes.count >= magic.count && zip(bytes, magic).allSatisfy { $0 == $1 } }
-        if starts(Array("8BPS".utf8)) || starts(Array("SDPX".utf8)) || starts(Array("XPDS".utf8)) { return .magick }
-        if starts(Array("%PDF".utf8)) { return .pdf }
-        if starts([0x76, 0x2F, 0x31, 0x01]) { return .exr }
+        if starts(bytes, with: "8BPS") || starts(bytes, with: "SDPX") || starts(bytes, with: "XPDS") { return .magick }
+        if starts(bytes, with: "%PDF") { return .pdf }
+        if starts(bytes, with: [0x76, 0x2F, 0x31, 0x01]) { return .exr }
         if isVideo(bytes) { return .video }
         let head = bytes.prefix(2048)
         if let text = String(bytes: head, encoding: .utf8) ?? String(bytes: head, encoding: .isoLatin1),
            text.contains("<svg") { return .svg }
         return nil
     }
+
+    static func starts(_ bytes: UnsafeRawBufferPointer, with magic: [UInt8]) -> Bool {
+        bytes.count >= magic.count && zip(bytes, magic).allSatisfy { $0 == $1 }
+    }
+
+    static func starts(_ bytes: UnsafeRawBufferPointer, with magic: String) -> Bool { starts(bytes, with: Array(magic.utf8)) }
 
     /// MP4/MOV (an ISO-BMFF `ftyp` whose brand is not a still-image one — AVIF and HEIF are images —, or
     /// an old QuickTime file opening with `moov`, `mdat`, `wide`, `free` or `skip`), and Matroska/WebM.
@@ -54,22 +59,22 @@ public enum IsolatedDecoding {
     /// checking the size against `maxPixels`; for video, the frame FFmpeg gives (`VideoFrame`).
     public static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int, timeout: Double,
                               still: String? = nil) throws(RenderError) -> Decoded {
+        // Sources a helper program turns into an image first (a video frame as PNG; a CMYK PSD or log DPX as
+        // TIFF by ImageMagick's `convert`), decoded like any image and reported as that decoder's.
+        let converted: (bytes: [UInt8], loader: String)?
         if isVideo(bytes) {
-            let frame = try VideoFrame.frame(of: bytes, at: still, timeout: timeout)
-            let result = frame.withUnsafeBytes { png in
-                Result { () throws(RenderError) in try decode(png, maxPixels: maxPixels, timeout: timeout) }
-            }
-            var decoded = try result.get()
-            decoded.loader = "ffmpeg"
-            return decoded
+            converted = (try VideoFrame.frame(of: bytes, at: still, timeout: timeout), "ffmpeg")
+        } else if let kind = ImageMagickConversion.kind(of: bytes) {
+            converted = (try ImageMagickConversion.convert(bytes, kind: kind, timeout: timeout), "magickload")
+        } else {
+            converted = nil
         }
-        if let kind = ImageMagickConversion.kind(of: bytes) {
-            let tiff = try ImageMagickConversion.convert(bytes, kind: kind, timeout: timeout)
-            let result = tiff.withUnsafeBytes { converted in
-                Result { () throws(RenderError) in try decode(converted, maxPixels: maxPixels, timeout: timeout) }
+        if let converted {
+            let result = converted.bytes.withUnsafeBytes { image in
+                Result { () throws(RenderError) in try decode(image, maxPixels: maxPixels, timeout: timeout) }
             }
             var decoded = try result.get()
-            decoded.loader = "magickload"
+            decoded.loader = converted.loader
             return decoded
         }
         let header = try Renderer.header(of: bytes)

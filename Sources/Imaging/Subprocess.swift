@@ -41,4 +41,29 @@ enum Subprocess {
         let exited = status & 0x7F == 0
         return (exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), output)
     }
+
+    /// Runs a helper program on `bytes` written to a file of its own in the worker's private temporary
+    /// directory (video and PSD decoders need to seek), under `timeout -s KILL`; `arguments` turns the
+    /// file's path into the command after `timeout`. The exit status, standard output, and the first line
+    /// the program wrote to standard error (its reason, when it failed).
+    static func run(on bytes: UnsafeRawBufferPointer, suffix: String, timeout: Double,
+                    _ arguments: (String) -> [String]) throws(RenderError) -> (status: Int32, output: [UInt8], reason: String) {
+        let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? NSTemporaryDirectory()
+        let input = directory + "/source-" + UUID().uuidString + suffix
+        guard FileManager.default.createFile(atPath: input, contents: Data(bytes)) else {
+            throw .decoderFailed("cannot write the source for \(arguments(input).first ?? "a helper")")
+        }
+        let errorsPath = input + ".log"
+        defer {
+            try? FileManager.default.removeItem(atPath: input)
+            try? FileManager.default.removeItem(atPath: errorsPath)
+        }
+        let command = ["/usr/bin/timeout", "-s", "KILL", String(Int(timeout.rounded(.up)))] + arguments(input)
+        guard let (status, output) = run(command, errorsTo: errorsPath) else {
+            throw .decoderFailed("cannot run \(arguments(input).first ?? "a helper")")
+        }
+        let errors = (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
+        let reason = errors.split(separator: "\n").first.map { String($0.prefix(200)) } ?? ""
+        return (status, output, reason)
+    }
 }

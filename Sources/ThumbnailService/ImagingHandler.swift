@@ -210,8 +210,13 @@ public struct ImagingHandler: Sendable {
                     }
                     let source = try await loader.load(request.imageURL)
                     let overlays = try await loadOverlays(filters)
+                    // `still(pos)` picks a video's frame (the last one given wins).
+                    let still = filters.compactMap { filter -> String? in
+                        if case let .still(position) = filter { return position }
+                        return nil
+                    }.last
                     let thumbnail = try await render(request, source: source, outputFormat: variant, deadline: deadline,
-                                                     overlays: overlays, extracted: extracted)
+                                                     overlays: overlays, extracted: extracted, still: still)
                     ServiceMetrics.renders.increment()
                     if let cache, let address {
                         // The write (a file and a rename) runs off the event loop.
@@ -272,13 +277,10 @@ public struct ImagingHandler: Sendable {
 
     func render(_ request: ThumborRequest, source: ByteBuffer, outputFormat: ImageFormat? = nil,
                 deadline: ContinuousClock.Instant? = nil, overlays: [String: [UInt8]] = [:],
-                extracted: [FocalPoint] = []) async throws -> Thumbnail {
+                extracted: [FocalPoint] = [], still: String? = nil) async throws -> Thumbnail {
         let settings = configuration.render
         let budget = decodeBudget
         let decoders = self.decoders
-        // `still(pos)` picks a video's frame (the last one given wins).
-        let still = ThumborFilter.parseList(request.filters ?? "", enabled: settings.enabledFilters)
-            .compactMap { filter -> String? in if case let .still(position) = filter { return position }; return nil }.last
         let outcome: Result<Rendered, RenderError> = try await pool.run {
             source.withUnsafeReadableBytes { bytes in
                 Result { () throws(RenderError) in

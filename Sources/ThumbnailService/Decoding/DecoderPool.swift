@@ -332,13 +332,6 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
             remembered[rememberedOrder.removeFirst()] = nil
         }
     }
-
-    /// Processes currently running as workers (for tests and diagnostics).
-    public var workerIDs: [Int32] {
-        condition.lock()
-        defer { condition.unlock() }
-        return idle.map { $0.process.processIdentifier }
-    }
 }
 
 /// Set once from the watchdog's thread, read by the job's.
