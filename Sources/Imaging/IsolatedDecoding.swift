@@ -31,10 +31,11 @@ public enum IsolatedDecoding {
     static func starts(_ bytes: UnsafeRawBufferPointer, with magic: String) -> Bool { starts(bytes, with: Array(magic.utf8)) }
 
     /// MP4/MOV (an ISO-BMFF `ftyp` whose brand is not a still-image one — AVIF and HEIF are images —, or
-    /// an old QuickTime file opening with `moov`, `mdat`, `wide`, `free` or `skip`), and Matroska/WebM.
+    /// an old QuickTime file opening with `moov`, `mdat`, `wide`, `free` or `skip`), Matroska/WebM, and MXF
+    /// (a SMPTE partition pack key: Avid's DNxHD masters).
     static func isVideo(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard bytes.count >= 12 else { return false }
-        if bytes[0] == 0x1A && bytes[1] == 0x45 && bytes[2] == 0xDF && bytes[3] == 0xA3 { return true }
+        if starts(bytes, with: [0x1A, 0x45, 0xDF, 0xA3]) || starts(bytes, with: [0x06, 0x0E, 0x2B, 0x34, 0x02, 0x05, 0x01, 0x01]) { return true }
         let box = String(decoding: bytes[4..<8], as: UTF8.self)
         if box == "ftyp" {
             let brand = String(decoding: bytes[8..<12], as: UTF8.self)
@@ -48,11 +49,35 @@ public enum IsolatedDecoding {
     public struct Decoded: Sendable {
         public var tiff: [UInt8]
         public var loader: String
+        /// A video's duration, frame rate and frame count (for `/meta`).
+        public var video: VideoFacts?
 
-        public init(tiff: [UInt8], loader: String) {
+        public init(tiff: [UInt8], loader: String, video: VideoFacts? = nil) {
             self.tiff = tiff
             self.loader = loader
+            self.video = video
         }
+
+        /// The worker's answer text: the loader, and a line of video facts.
+        public var answerText: String { loader + (video.map { "\n" + $0.line } ?? "") }
+
+        public init(tiff: [UInt8], answerText: String) {
+            let lines = answerText.split(separator: "\n")
+            self.init(tiff: tiff, loader: lines.first.map(String.init) ?? "", video: lines.dropFirst().lazy.compactMap(VideoFacts.init(line:)).first)
+        }
+    }
+
+    /// Worker side: the frame of the video in the file at `path` (a whole file, or a sparse excerpt of a
+    /// large one: `VideoExcerpt`), decoded like any image, with the video's facts.
+    public static func decodeVideo(atPath path: String, maxPixels: Int, timeout: Double, still: String?) throws(RenderError) -> Decoded {
+        let png = try VideoFrame.frame(atPath: path, at: still, timeout: timeout)
+        let result = png.withUnsafeBytes { image in
+            Result { () throws(RenderError) in try decode(image, maxPixels: maxPixels, timeout: timeout) }
+        }
+        var decoded = try result.get()
+        decoded.loader = "ffmpeg"
+        decoded.video = try? VideoFrame.facts(atPath: path, timeout: timeout)
+        return decoded
     }
 
     /// Worker side: decodes the first page (a PSD's merged composite, a PDF's first page) whole, after
@@ -61,10 +86,13 @@ public enum IsolatedDecoding {
                               still: String? = nil) throws(RenderError) -> Decoded {
         // Sources a helper program turns into an image first (a video frame as PNG; a CMYK PSD or log DPX as
         // TIFF by ImageMagick's `convert`), decoded like any image and reported as that decoder's.
-        let converted: (bytes: [UInt8], loader: String)?
         if isVideo(bytes) {
-            converted = (try VideoFrame.frame(of: bytes, at: still, timeout: timeout), "ffmpeg")
-        } else if let kind = ImageMagickConversion.kind(of: bytes) {
+            return try Subprocess.withFile(holding: bytes, suffix: ".video") { path throws(RenderError) in
+                try decodeVideo(atPath: path, maxPixels: maxPixels, timeout: timeout, still: still)
+            }
+        }
+        let converted: (bytes: [UInt8], loader: String)?
+        if let kind = ImageMagickConversion.kind(of: bytes) {
             converted = (try ImageMagickConversion.convert(bytes, kind: kind, timeout: timeout), "magickload")
         } else {
             converted = nil

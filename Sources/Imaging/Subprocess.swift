@@ -43,21 +43,33 @@ enum Subprocess {
     }
 
     /// Runs a helper program on `bytes` written to a file of its own in the worker's private temporary
-    /// directory (video and PSD decoders need to seek), under `timeout -s KILL`; `arguments` turns the
-    /// file's path into the command after `timeout`. The exit status, standard output, and the first line
-    /// the program wrote to standard error (its reason, when it failed).
+    /// directory (video and PSD decoders need to seek); see `run(onFile:)`.
     static func run(on bytes: UnsafeRawBufferPointer, suffix: String, timeout: Double,
                     _ arguments: (String) -> [String]) throws(RenderError) -> (status: Int32, output: [UInt8], reason: String) {
+        try withFile(holding: bytes, suffix: suffix) { input throws(RenderError) in try run(onFile: input, timeout: timeout, arguments) }
+    }
+
+    /// `body` given the path of a file holding `bytes` in the worker's private temporary directory,
+    /// removed afterwards.
+    static func withFile<T>(holding bytes: UnsafeRawBufferPointer, suffix: String,
+                            _ body: (String) throws(RenderError) -> T) throws(RenderError) -> T {
         let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? NSTemporaryDirectory()
-        let input = directory + "/source-" + UUID().uuidString + suffix
-        guard FileManager.default.createFile(atPath: input, contents: Data(bytes)) else {
-            throw .decoderFailed("cannot write the source for \(arguments(input).first ?? "a helper")")
+        let path = directory + "/source-" + UUID().uuidString + suffix
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            throw .decoderFailed("cannot write the source to a temporary file")
         }
-        let errorsPath = input + ".log"
-        defer {
-            try? FileManager.default.removeItem(atPath: input)
-            try? FileManager.default.removeItem(atPath: errorsPath)
-        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try body(path)
+    }
+
+    /// Runs a helper program on the file at `input` under `timeout -s KILL`; `arguments` turns the path
+    /// into the command after `timeout`. The exit status, standard output, and the first line the program
+    /// wrote to standard error (its reason, when it failed).
+    static func run(onFile input: String, timeout: Double,
+                    _ arguments: (String) -> [String]) throws(RenderError) -> (status: Int32, output: [UInt8], reason: String) {
+        let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? NSTemporaryDirectory()
+        let errorsPath = directory + "/errors-" + UUID().uuidString + ".log"
+        defer { try? FileManager.default.removeItem(atPath: errorsPath) }
         let command = ["/usr/bin/timeout", "-s", "KILL", String(Int(timeout.rounded(.up)))] + arguments(input)
         guard let (status, output) = run(command, errorsTo: errorsPath) else {
             throw .decoderFailed("cannot run \(arguments(input).first ?? "a helper")")

@@ -208,15 +208,24 @@ public struct ImagingHandler: Sendable {
                         extracted = [FocalPoint.fromSquare(x: c.left, y: c.top, width: c.right - c.left, height: c.bottom - c.top,
                                                            origin: .extraction)]
                     }
-                    let source = try await loader.load(request.imageURL)
+                    // A large MP4 or MOV is read in ranges when a decode worker can take its frame from an excerpt.
+                    let source = try await loader.loadSource(request.imageURL, rangedAbove: decoders == nil ? .max : configuration.videoRangedAbove)
                     let overlays = try await loadOverlays(filters)
                     // `still(pos)` picks a video's frame (the last one given wins).
                     let still = filters.compactMap { filter -> String? in
                         if case let .still(position) = filter { return position }
                         return nil
                     }.last
-                    let thumbnail = try await render(request, source: source, outputFormat: variant, deadline: deadline,
+                    let thumbnail: Thumbnail
+                    switch source {
+                    case let .whole(bytes):
+                        thumbnail = try await render(request, source: bytes, outputFormat: variant, deadline: deadline,
                                                      overlays: overlays, extracted: extracted, still: still)
+                    case let .ranged(ranged):
+                        let decoded = try await excerpt(ranged, imageURL: request.imageURL, still: still)
+                        thumbnail = try await render(request, decoded: decoded, outputFormat: variant, deadline: deadline,
+                                                     overlays: overlays, extracted: extracted)
+                    }
                     ServiceMetrics.renders.increment()
                     if let cache, let address {
                         // The write (a file and a rename) runs off the event loop.
@@ -281,25 +290,59 @@ public struct ImagingHandler: Sendable {
         let settings = configuration.render
         let budget = decodeBudget
         let decoders = self.decoders
-        let outcome: Result<Rendered, RenderError> = try await pool.run {
+        let outcome: Result<(Rendered, VideoFacts?), RenderError> = try await pool.run {
             source.withUnsafeReadableBytes { bytes in
                 Result { () throws(RenderError) in
                     guard let decoders, IsolatedDecoding.format(of: bytes) != nil else {
-                        return try Renderer.render(bytes, request: request, settings: settings, outputFormat: outputFormat,
-                                                   deadline: deadline, budget: budget, overlays: overlays, extracted: extracted)
+                        return (try Renderer.render(bytes, request: request, settings: settings, outputFormat: outputFormat,
+                                                    deadline: deadline, budget: budget, overlays: overlays, extracted: extracted), nil)
                     }
                     // Decoded by a worker process; the rest of the plan runs here on its pixels.
                     let decoded = try decoders.decode(bytes, still: still)
-                    return try Self.render(decoded, request: request, settings: settings, outputFormat: outputFormat,
-                                           deadline: deadline, budget: budget, overlays: overlays, extracted: extracted)
+                    return (try Self.render(decoded, request: request, settings: settings, outputFormat: outputFormat,
+                                            deadline: deadline, budget: budget, overlays: overlays, extracted: extracted), decoded.video)
                 }
             }
         }
+        return try thumbnail(from: outcome, request: request)
+    }
+
+    /// The rest of the plan on pixels a worker decoded (a frame of a video read in ranges).
+    func render(_ request: ThumborRequest, decoded: IsolatedDecoding.Decoded, outputFormat: ImageFormat?,
+                deadline: ContinuousClock.Instant?, overlays: [String: [UInt8]], extracted: [FocalPoint]) async throws -> Thumbnail {
+        let settings = configuration.render
+        let budget = decodeBudget
+        let outcome: Result<(Rendered, VideoFacts?), RenderError> = try await pool.run {
+            Result { () throws(RenderError) in
+                (try Self.render(decoded, request: request, settings: settings, outputFormat: outputFormat, deadline: deadline,
+                                 budget: budget, overlays: overlays, extracted: extracted), decoded.video)
+            }
+        }
+        return try thumbnail(from: outcome, request: request)
+    }
+
+    /// The frame of a large video read in ranges (`VideoExcerptReader`), logged with the bytes it took.
+    func excerpt(_ source: RangedSource, imageURL: String, still: String?) async throws -> IsolatedDecoding.Decoded {
+        guard let decoders else { throw ServiceError(.badRequest, "source is larger than \(configuration.maxSourceBytes) bytes") }
+        let started = ContinuousClock.now
+        do {
+            let reader = VideoExcerptReader(source: source, decoders: decoders, pool: pool, key: imageURL + "#\(source.length)")
+            let (decoded, bytesRead) = try await reader.decode(still: still)
+            logger.info("video read in ranges", metadata: [
+                "source_bytes": .stringConvertible(source.length), "bytes_read": .stringConvertible(bytesRead),
+                "seconds": .string(String(format: "%.3f", (ContinuousClock.now - started) / .seconds(1)))])
+            return decoded
+        } catch let error as RenderError {
+            throw Self.serviceError(for: error)
+        }
+    }
+
+    func thumbnail(from outcome: Result<(Rendered, VideoFacts?), RenderError>, request: ThumborRequest) throws(ServiceError) -> Thumbnail {
         switch outcome {
-        case let .success(rendered):
+        case let .success((rendered, video)):
             if request.meta {
-                let json = MetaDocument.json(for: rendered.plan, imageURL: request.imageURL, frameCount: rendered.plan.header.pages,
-                                             served: rendered.outputSize)
+                let json = MetaDocument.json(for: rendered.plan, imageURL: request.imageURL, frameCount: video?.frameCount ?? rendered.plan.header.pages,
+                                             served: rendered.outputSize, video: video)
                 return Thumbnail(body: ByteBuffer(string: json), contentType: "application/json", maxAge: rendered.plan.maxAge)
             }
             let type = MimeSniffer.mimeType(of: rendered.bytes) ?? rendered.format.mimeType

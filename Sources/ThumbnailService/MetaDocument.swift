@@ -5,7 +5,7 @@ import ThumborURL
 /// Unlike Thumbor 7.8.0, `source.width/height` report the true source size, and `target` is always the
 /// size of the image the same URL serves (`served`).
 enum MetaDocument {
-    static func json(for plan: RenderPlan, imageURL: String, frameCount: Int, served: PixelSize) -> String {
+    static func json(for plan: RenderPlan, imageURL: String, frameCount: Int, served: PixelSize, video: VideoFacts? = nil) -> String {
         var operations: [String] = []
         for operation in plan.geometry.operations {
             switch operation {
@@ -37,7 +37,9 @@ enum MetaDocument {
         let points = plan.geometry.focalPoints.map { p in
             #"{"x": \#(p.x), "y": \#(p.y), "z": \#(PyNumber.float(p.weight).json), "height": \#(p.height), "width": \#(p.width), "origin": "\#(p.origin.rawValue)"}"#
         }
-        return #"{"thumbor": {"source": {"url": \#(jsonString(imageURL)), "width": \#(plan.logicalSource.width), "height": \#(plan.logicalSource.height), "frameCount": \#(frameCount)}, "operations": [\#(operations.joined(separator: ", "))], "target": {"width": \#(target.width.json), "height": \#(target.height.json)}, "focal_points": [\#(points.joined(separator: ", "))]}}"#
+        // A video's source also says how long it runs and how fast (seconds; frames per second).
+        let videoFields = video.map { #", "duration": \#(PyNumber.float($0.duration).json), "frameRate": \#(PyNumber.float($0.frameRate).json)"# } ?? ""
+        return #"{"thumbor": {"source": {"url": \#(jsonString(imageURL)), "width": \#(plan.logicalSource.width), "height": \#(plan.logicalSource.height), "frameCount": \#(frameCount)\#(videoFields)}, "operations": [\#(operations.joined(separator: ", "))], "target": {"width": \#(target.width.json), "height": \#(target.height.json)}, "focal_points": [\#(points.joined(separator: ", "))]}}"#
     }
 
     static func jsonString(_ text: String) -> String {

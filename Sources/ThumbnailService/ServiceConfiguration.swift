@@ -37,6 +37,9 @@ public struct ServiceConfiguration: Sendable {
     public var maxRedirects = 5
     /// Largest source accepted, enforced while streaming.
     public var maxSourceBytes = 100 * 1024 * 1024
+    /// MP4 and MOV sources longer than this are read in ranges (the frame's packets and the index), never
+    /// whole, and may be longer than `maxSourceBytes`: a multi-gigabyte master.
+    public var videoRangedAbove: Int64 = 32 * 1024 * 1024
     /// Thumbor: MAX_AGE. 0 = no Cache-Control.
     public var maxAge = 86_400
     /// AUTO_WEBP / AUTO_AVIF: answer with WebP or AVIF when the browser's Accept lists it.
@@ -115,6 +118,7 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.request_timeout", "HTTP_LOADER_REQUEST_TIMEOUT", "seconds"),
         ("thumbnails.max_redirects", "HTTP_LOADER_MAX_REDIRECTS", "redirects followed (0 = none)"),
         ("thumbnails.max_source_bytes", "(tornado max_body_size)", "largest source fetched"),
+        ("thumbnails.video_ranged_above", "-", "MP4/MOV sources longer than this are read in ranges (index and the frame's packets), never whole"),
         ("thumbnails.max_pixels", "MAX_PIXELS", "largest source or output, in pixels"),
         ("thumbnails.max_width", "MAX_WIDTH", "clamp requested width and normalise sources (0 = off)"),
         ("thumbnails.max_height", "MAX_HEIGHT", "clamp requested height and normalise sources (0 = off)"),
@@ -190,6 +194,7 @@ extension ServiceConfiguration {
         requestTimeout = try r.double("request_timeout", above: 0) ?? requestTimeout
         maxRedirects = try r.int("max_redirects", in: 0...20) ?? maxRedirects
         maxSourceBytes = try r.int("max_source_bytes", in: 1...Int.max) ?? maxSourceBytes
+        videoRangedAbove = try r.int("video_ranged_above", in: 1...Int.max).map(Int64.init) ?? videoRangedAbove
         render.maxPixels = try r.int("max_pixels", in: 1...Int.max) ?? render.maxPixels
         render.maxWidth = try r.int("max_width", in: 0...Int(Int32.max)) ?? render.maxWidth
         render.maxHeight = try r.int("max_height", in: 0...Int(Int32.max)) ?? render.maxHeight

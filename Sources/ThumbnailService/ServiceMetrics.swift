@@ -10,6 +10,8 @@ enum ServiceMetrics {
     static let rejected = Counter(label: "pinhole_renders_rejected_total")
     static let deadlines = Counter(label: "pinhole_deadlines_exceeded_total")
     static let sourceFetches = Counter(label: "pinhole_source_fetches_total")
+    /// Bytes of large videos read in ranges (`VideoExcerpt`) rather than whole.
+    static let rangedSourceBytes = Counter(label: "pinhole_ranged_source_bytes_total")
     /// Why a decode worker gave no image: it crashed, timed out, or the bytes had done so before.
     enum DecoderFailure: String { case crash, timeout, remembered }
     static func decoderFailures(_ reason: DecoderFailure) -> Counter {

@@ -40,15 +40,13 @@ struct DecodeWorker: ParsableCommand {
         WorkerFrames.writeAnswer(output, status: .decoded, text: confinement)
         while let (options, source) = WorkerFrames.readRequest(input, maxBytes: maxSourceBytes) {
             _ = csandbox_allow_cpu(Int64(cpuSeconds))
-            let still = options.hasPrefix("still=") ? String(options.dropFirst("still=".count)) : nil
+            let job = WorkerJob(options: options)
             let answer = source.withUnsafeBytes { bytes in
-                Result { () throws(RenderError) in
-                    try IsolatedDecoding.decode(bytes, maxPixels: maxPixels, timeout: timeout, still: still)
-                }
+                Result { () throws(RenderError) in try job.run(on: bytes, maxPixels: maxPixels, timeout: timeout) }
             }
             switch answer {
             case let .success(decoded):
-                guard WorkerFrames.writeAnswer(output, status: .decoded, text: decoded.loader, payload: decoded.tiff) else { return }
+                guard WorkerFrames.writeAnswer(output, status: .decoded, text: decoded.answerText, payload: decoded.tiff) else { return }
             case let .failure(error):
                 guard WorkerFrames.writeAnswer(output, status: .refused, text: error.description) else { return }
             }

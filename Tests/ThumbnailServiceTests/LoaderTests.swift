@@ -89,3 +89,15 @@ struct EntityTagTests {
         #expect(!EntityTag.matches(ifNoneMatch: "\"abd\"", etag: tag))
     }
 }
+
+@Suite("Decode worker jobs: options sent down the pipe")
+struct WorkerJobTests {
+    @Test func optionsRoundTrip() {
+        for job in [WorkerJob(), WorkerJob(still: "-00:01.5"), WorkerJob(kind: .packets, path: "/tmp/p/excerpt-1", firstOnly: true),
+                    WorkerJob(still: "3", path: "/tmp/p/excerpt-2")] {
+            #expect(WorkerJob(options: job.options) == job)
+        }
+        // What the worker of an earlier release sent for still(): `still=<pos>` alone.
+        #expect(WorkerJob(options: "still=1.5") == WorkerJob(still: "1.5"))
+    }
+}

@@ -58,6 +58,8 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
     private var alive = 0
     private var remembered: [String: String] = [:]
     private var rememberedOrder: [String] = []
+    /// Where the server writes files for workers to read (video excerpts): inside the pool's directory.
+    public var sharedDirectory: String { root }
     /// What confinement the workers report (`none`, `rlimits`, `rlimits+no-network`).
     public private(set) var isolation = "not started"
 
@@ -107,7 +109,17 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
     /// `still`: for a video, the position of the frame to take (`still(pos)`), nil for the first.
     public func decode(_ bytes: UnsafeRawBufferPointer, still: String? = nil) throws(RenderError) -> IsolatedDecoding.Decoded {
         let key = Hex.encode(Insecure.SHA1.hash(data: bytes)) + (still.map { "@" + $0 } ?? "")
-        let options = still.map { "still=" + $0 } ?? ""
+        return try run(WorkerJob(still: still), bytes: bytes, key: key)
+    }
+
+    /// A job on a file the server wrote (a video excerpt: `VideoExcerpt`); `key` names the source for
+    /// remembered failures.
+    public func run(_ job: WorkerJob, key: String) throws(RenderError) -> IsolatedDecoding.Decoded {
+        try run(job, bytes: UnsafeRawBufferPointer(start: nil, count: 0), key: key)
+    }
+
+    func run(_ job: WorkerJob, bytes: UnsafeRawBufferPointer, key: String) throws(RenderError) -> IsolatedDecoding.Decoded {
+        let options = job.options
         if let failure = rememberedFailure(key) {
             ServiceMetrics.decoderFailures(.remembered).increment()
             throw .decoderFailed("\(failure) (earlier, on the same bytes)")
@@ -119,7 +131,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
             case let .answered(status, text, payload):
                 release(worker)
                 if status == .refused { throw .workerRefused(text) }
-                return IsolatedDecoding.Decoded(tiff: payload, loader: text)
+                return IsolatedDecoding.Decoded(tiff: payload, answerText: text)
             case .notStarted:
                 retire(worker)
                 decrementAlive()

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import Imaging
 import ThumborURL
 import NIOFileSystem
 
@@ -41,6 +42,30 @@ public struct FileLoader: ImageLoader {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
+    }
+
+    public func loadSource(_ imageURL: String, rangedAbove: Int64) async throws(ServiceError) -> LoadedSource {
+        guard let path = resolve(imageURL) else { throw ServiceError.sourceNotFound }
+        var status = stat()
+        if stat(path, &status) == 0, Int64(status.st_size) > rangedAbove {
+            let length = Int64(status.st_size)
+            let head = try await Self.read(path, 0..<min(length, Int64(RangedSource.headBytes)))
+            if head.withUnsafeReadableBytes(VideoExcerpt.isExcerptable) {
+                return .ranged(RangedSource(head: head, length: length) { range throws(ServiceError) in try await Self.read(path, range) })
+            }
+        }
+        return .whole(try await load(imageURL))
+    }
+
+    /// Bytes `range` of the file at `path`.
+    static func read(_ path: String, _ range: Range<Int64>) async throws(ServiceError) -> ByteBuffer {
+        do {
+            return try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
+                try await handle.readChunk(fromAbsoluteOffset: range.lowerBound, length: .bytes(Int64(range.count)))
+            }
+        } catch {
+            throw ServiceError(.notFound, "source image not found", detail: "\(error)")
+        }
     }
 
     public func load(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Imaging
 import ThumborURL
 
 /// Thumbor's http_loader on AsyncHTTPClient. Every hop of a redirect chain is checked against the host
@@ -62,14 +63,20 @@ public struct HTTPLoader: ImageLoader {
     }
 
     public func load(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
-        try await fetch(imageURL, overlay: false)
+        try await fetch(imageURL, overlay: false).wholeBytes
     }
 
     public func loadOverlay(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
-        try await fetch(imageURL, overlay: true)
+        try await fetch(imageURL, overlay: true).wholeBytes
     }
 
-    func fetch(_ imageURL: String, overlay: Bool) async throws(ServiceError) -> ByteBuffer {
+    /// A large MP4 or MOV (announced longer than `rangedAbove`) is recognised from its first 64 KB; the
+    /// download stops there and the rest is read in ranges from the URL the redirects led to.
+    public func loadSource(_ imageURL: String, rangedAbove: Int64) async throws(ServiceError) -> LoadedSource {
+        try await fetch(imageURL, overlay: false, rangedAbove: rangedAbove)
+    }
+
+    func fetch(_ imageURL: String, overlay: Bool, rangedAbove: Int64 = .max) async throws(ServiceError) -> LoadedSource {
         var url = Self.fetchURL(for: imageURL)
         let deadline = NIODeadline.now() + .milliseconds(Int64(settings.requestTimeout * 1000))
         for _ in 0...settings.maxRedirects {
@@ -87,10 +94,24 @@ public struct HTTPLoader: ImageLoader {
             switch response.status.code {
             case 200..<300:
                 do {
-                    let body = try await response.body.collect(upTo: settings.maxBytes)
+                    var body = ByteBuffer()
+                    var chunks = response.body.makeAsyncIterator()
+                    if let length = response.headers.first(name: "Content-Length").flatMap(Int64.init), length > rangedAbove {
+                        while body.readableBytes < RangedSource.headBytes, var chunk = try await chunks.next() { body.writeBuffer(&chunk) }
+                        if body.withUnsafeReadableBytes(VideoExcerpt.isExcerptable) {
+                            let from = url
+                            return .ranged(RangedSource(head: body, length: length) { range throws(ServiceError) in
+                                try await fetchRange(from, range)
+                            })
+                        }
+                    }
+                    while var chunk = try await chunks.next() {
+                        guard body.readableBytes + chunk.readableBytes <= settings.maxBytes else { throw ServiceError(.badRequest, "source is larger than \(settings.maxBytes) bytes") }
+                        body.writeBuffer(&chunk)
+                    }
                     // An empty source is a bad image, like an empty file (Thumbor: 502).
                     if body.readableBytes == 0 { throw ServiceError(.badRequest, "source is empty") }
-                    return body
+                    return .whole(body)
                 } catch let error as ServiceError {
                     throw error
                 } catch is NIOTooManyBytesError {
@@ -113,6 +134,27 @@ public struct HTTPLoader: ImageLoader {
             }
         }
         throw ServiceError(.badGateway, "source redirected more than \(settings.maxRedirects) times")
+    }
+
+    /// Bytes `range` of `url` (a `Range` request; the answer must be that range: 206 with a matching
+    /// `Content-Range`, or 200 for a range that is the whole file).
+    func fetchRange(_ url: String, _ range: Range<Int64>) async throws(ServiceError) -> ByteBuffer {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "User-Agent", value: settings.userAgent)
+        request.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound - 1)")
+        let deadline = NIODeadline.now() + .milliseconds(Int64(settings.requestTimeout * 1000))
+        do {
+            let response = try await client.execute(request, deadline: deadline)
+            let contentRange = response.headers.first(name: "Content-Range") ?? ""
+            guard response.status.code == 206, contentRange.hasPrefix("bytes \(range.lowerBound)-") else {
+                throw ServiceError(.badGateway, "source does not serve byte ranges (upstream \(response.status.code))")
+            }
+            return try await response.body.collect(upTo: range.count)
+        } catch let error as ServiceError {
+            throw error
+        } catch {
+            throw Self.classify(error)
+        }
     }
 
     static func classify(_ error: any Error) -> ServiceError {
@@ -153,5 +195,20 @@ public struct FileThenHTTPLoader: ImageLoader {
     public func loadOverlay(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
         if file.resolve(imageURL) != nil { return try await file.load(imageURL) }
         return try await http.loadOverlay(imageURL)
+    }
+
+    public func loadSource(_ imageURL: String, rangedAbove: Int64) async throws(ServiceError) -> LoadedSource {
+        if file.resolve(imageURL) != nil { return try await file.loadSource(imageURL, rangedAbove: rangedAbove) }
+        return try await http.loadSource(imageURL, rangedAbove: rangedAbove)
+    }
+}
+
+extension LoadedSource {
+    /// The bytes of a source loaded whole (every load that does not ask for ranges).
+    var wholeBytes: ByteBuffer {
+        get throws(ServiceError) {
+            guard case let .whole(bytes) = self else { throw ServiceError(.internalServerError, "a source came in ranges unasked") }
+            return bytes
+        }
     }
 }
