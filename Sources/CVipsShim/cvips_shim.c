@@ -95,9 +95,9 @@ done:
 }
 
 int cvips_premultiplied_linear_to_srgb(VipsImage *in, VipsImage **out) {
-    /* OpenEXR stores linear light with premultiplied alpha. Alpha is normally 0..1; files converted
-       from 8-bit sources sometimes carry 0..255. Colour is converted to sRGB first and divided by alpha
-       after, which leaves opaque pixels exact and keeps semi-transparent ones close to their source. */
+    /* OpenEXR stores linear light with premultiplied alpha: colour is divided by alpha in linear light
+       (where the premultiplication happened), then converted to sRGB. Alpha is normally 0..1; files
+       converted from 8-bit sources sometimes carry 0..255. */
     if (vips_image_get_bands(in) != 4) return cvips_to_srgb(in, out, 0);
     VipsImage *t[10] = { NULL };
     double alpha_max = 0;
@@ -106,18 +106,41 @@ int cvips_premultiplied_linear_to_srgb(VipsImage *in, VipsImage **out) {
         vips_extract_band(t[0], &t[1], 0, "n", 3, NULL) ||
         vips_extract_band(t[0], &t[2], 3, NULL) ||
         vips_max(t[2], &alpha_max, NULL) ||
-        vips_linear1(t[2], &t[3], alpha_max <= 1.0 ? 255.0 : 1.0, 0.0, NULL) ||   /* alpha on 0..255 */
-        vips_copy(t[1], &t[4], "interpretation", VIPS_INTERPRETATION_scRGB, NULL) ||
-        vips_colourspace(t[4], &t[5], VIPS_INTERPRETATION_sRGB, NULL) ||
-        vips_linear1(t[3], &t[6], 1.0 / 255.0, 0.0, NULL) ||                        /* alpha on 0..1 */
-        vips_divide(t[5], t[6], &t[7], NULL) ||                                    /* 0/0 gives 0 in libvips */
-        vips_bandjoin2(t[7], t[3], &t[8], NULL) ||
+        vips_linear1(t[2], &t[3], alpha_max <= 1.0 ? 1.0 : 1.0 / 255.0, 0.0, NULL) ||   /* alpha on 0..1 */
+        vips_divide(t[1], t[3], &t[4], NULL) ||                                        /* 0/0 gives 0 in libvips */
+        vips_copy(t[4], &t[5], "interpretation", VIPS_INTERPRETATION_scRGB, NULL) ||
+        vips_colourspace(t[5], &t[6], VIPS_INTERPRETATION_sRGB, NULL) ||
+        vips_linear1(t[3], &t[7], 255.0, 0.0, NULL) ||                                 /* alpha on 0..255 */
+        vips_bandjoin2(t[6], t[7], &t[8], NULL) ||
         vips_cast(t[8], &t[9], VIPS_FORMAT_UCHAR, NULL) ||
         vips_copy(t[9], out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL))
         goto done;
     result = 0;
 done:
     for (int i = 0; i < 10; i++) if (t[i]) g_object_unref(t[i]);
+    return result;
+}
+
+int cvips_from_planar_gbra_float(const float *planes, int width, int height, VipsImage **out) {
+    /* FFmpeg's gbrapf32le: four planes, G, B, R, A. libvips wants R, G, B, A interleaved. */
+    size_t pixels = (size_t) width * (size_t) height;
+    float *interleaved = g_try_malloc(pixels * 4 * sizeof(float));
+    if (!interleaved) {
+        vips_error("cvips", "out of memory for %d x %d", width, height);
+        return -1;
+    }
+    const float *g = planes, *b = planes + pixels, *r = planes + 2 * pixels, *a = planes + 3 * pixels;
+    for (size_t i = 0; i < pixels; i++) {
+        interleaved[4 * i] = r[i];
+        interleaved[4 * i + 1] = g[i];
+        interleaved[4 * i + 2] = b[i];
+        interleaved[4 * i + 3] = a[i];
+    }
+    VipsImage *image = vips_image_new_from_memory_copy(interleaved, pixels * 4 * sizeof(float), width, height, 4, VIPS_FORMAT_FLOAT);
+    g_free(interleaved);
+    if (!image) return -1;
+    int result = vips_copy(image, out, "interpretation", VIPS_INTERPRETATION_scRGB, NULL);
+    g_object_unref(image);
     return result;
 }
 

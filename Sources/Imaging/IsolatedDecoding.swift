@@ -80,6 +80,20 @@ public enum IsolatedDecoding {
         return decoded
     }
 
+    /// An OpenEXR picture kept in a layer (`rgba.R`, `beauty.R`), which libvips' loader cannot read: FFmpeg's
+    /// EXR decoder takes the layer, framed by the display window, as linear float RGBA planes (alpha
+    /// still premultiplied, as the file stores it), the same pixels libvips' loader gives for R, G, B, A.
+    static func decodeEXR(_ bytes: UnsafeRawBufferPointer, layer: String, window: EXRHeader.Window, timeout: Double) throws -> Image {
+        let (status, planes, reason) = try Subprocess.run(on: bytes, suffix: ".exr", timeout: timeout) { input in
+            ["/usr/bin/ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1", "-layer", layer, "-i", input,
+             "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gbrapf32le", "-"]
+        }
+        guard status == 0, planes.count == window.width * window.height * 16 else {
+            throw RenderError.workerRefused("source image could not be decoded (EXR layer \(layer): \(reason.isEmpty ? "no pixels" : reason))")
+        }
+        return try planes.withUnsafeBytes { try Image.fromPlanarGBRAFloat($0, width: window.width, height: window.height) }
+    }
+
     /// Worker side: decodes the first page (a PSD's merged composite, a PDF's first page) whole, after
     /// checking the size against `maxPixels`; for video, the frame FFmpeg gives (`VideoFrame`).
     public static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int, timeout: Double,
@@ -106,11 +120,28 @@ public enum IsolatedDecoding {
             return decoded
         }
         let header = try Renderer.header(of: bytes)
-        if header.width * header.height > maxPixels {
-            throw .plan(.sourceTooLarge(width: header.width, height: header.height, limit: maxPixels))
+        let exr = header.format == .exr ? EXRHeader(bytes) : nil
+        for (width, height) in [(header.width, header.height)] + (exr.map { [($0.displayWindow.width, $0.displayWindow.height)] } ?? [])
+        where width * height > maxPixels {
+            throw .plan(.sourceTooLarge(width: width, height: height, limit: maxPixels))
         }
         do {
-            let image = try Image.open(bytes, sequential: false, failOn: .error)
+            var image: Image
+            if let exr, let layer = exr.pictureLayer {
+                image = try decodeEXR(bytes, layer: layer, window: exr.displayWindow, timeout: timeout)
+            } else {
+                image = try Image.open(bytes, sequential: false, failOn: .error)
+                if let exr, exr.dataWindow != exr.displayWindow {
+                    // The picture is framed by the display window: overscan outside it is cut, and where the
+                    // data window is smaller the rest is transparent black.
+                    let (data, display) = (exr.dataWindow, exr.displayWindow)
+                    image = try image.embed(x: data.minX - display.minX, y: data.minY - display.minY, width: display.width,
+                                            height: display.height, background: Array(repeating: 0, count: image.bands))
+                }
+            }
+            if let exr, !exr.hasAlpha(in: exr.pictureLayer), exr.dataWindow.covers(exr.displayWindow), image.bands == 4 {
+                image = try image.extractBands(first: 0, count: 3)      // no alpha in the file, no gap: none in the thumbnail
+            }
             guard let tiff = try image.copyToMemory().transferTIFF(fromImageMagick: header.format == .magick) else {
                 throw RenderError.unsupported("CMYK PSD (ImageMagick's loader loses its black channel)")
             }

@@ -221,6 +221,17 @@ public final class Image {
     }
 
     /// Linear-light premultiplied RGBA (OpenEXR) to 8-bit sRGB with straight alpha.
+    /// An image from FFmpeg's `gbrapf32le` planes (linear light, scRGB, premultiplied as OpenEXR stores it).
+    public static func fromPlanarGBRAFloat(_ planes: UnsafeRawBufferPointer, width: Int, height: Int) throws -> Image {
+        guard width > 0, height > 0, planes.count == width * height * 16 else {
+            throw VipsError(operation: "frommemory", message: "\(planes.count) bytes are not \(width) x \(height) float RGBA")
+        }
+        var out: UnsafeMutablePointer<VipsImage>?
+        guard cvips_from_planar_gbra_float(planes.baseAddress!.assumingMemoryBound(to: Float.self), Int32(width), Int32(height), &out) == 0,
+              let out else { throw VipsError(operation: "frommemory", message: VipsRuntime.takeErrorMessage()) }
+        return Image(out, source: nil)
+    }
+
     public func premultipliedLinearToSRGB() throws -> Image {
         try derive("colourspace") { cvips_premultiplied_linear_to_srgb(pointer, $0) }
     }

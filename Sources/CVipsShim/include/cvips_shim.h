@@ -41,6 +41,7 @@ int cvips_embed_extend(VipsImage *in, VipsImage **out, int x, int y, int width, 
 int cvips_to_srgb(VipsImage *in, VipsImage **out, int keep_gray);
 /* Linear-light, premultiplied RGBA (OpenEXR) to 8-bit sRGB with straight alpha. */
 int cvips_premultiplied_linear_to_srgb(VipsImage *in, VipsImage **out);
+int cvips_from_planar_gbra_float(const float *planes, int width, int height, VipsImage **out);
 int cvips_extract_bands(VipsImage *in, VipsImage **out, int first, int count);
 int cvips_flatten(VipsImage *in, VipsImage **out, double r, double g, double b);
 int cvips_draw_rect(VipsImage *image, double r, double g, double b, int left, int top, int width, int height);
