@@ -28,15 +28,16 @@ int csandbox_confine(long long address_space_bytes, long long open_files, long l
 }
 
 int csandbox_allow_cpu(long long seconds) {
+    /* The soft limit only (SIGXCPU, whose default action ends the process): a process without
+       CAP_SYS_RESOURCE (every worker in bubblewrap, which drops all capabilities, or in a user namespace)
+       can lower its hard limit but never raise it again, so a hard limit set for one job would kill the
+       worker a few jobs later, on a source that is fine. The wall-clock watchdog stays the last fence. */
     struct rusage usage;
     if (getrusage(RUSAGE_SELF, &usage) != 0) return -1;
     long long used = usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + 1;
-    struct rlimit limit = { (rlim_t) (used + seconds), (rlim_t) (used + seconds + 1) };
-    struct rlimit current;
-    if (getrlimit(RLIMIT_CPU, &current) == 0 && current.rlim_max != RLIM_INFINITY && limit.rlim_max > current.rlim_max) {
-        /* An unprivileged process cannot raise its hard limit: a worker is recycled before it matters. */
-        limit.rlim_max = current.rlim_max;
-        if (limit.rlim_cur > limit.rlim_max) limit.rlim_cur = limit.rlim_max;
-    }
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_CPU, &limit) != 0) return -1;
+    limit.rlim_cur = (rlim_t) (used + seconds);
+    if (limit.rlim_max != RLIM_INFINITY && limit.rlim_cur > limit.rlim_max) limit.rlim_cur = limit.rlim_max;
     return setrlimit(RLIMIT_CPU, &limit);
 }

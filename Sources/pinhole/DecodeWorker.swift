@@ -32,9 +32,13 @@ struct DecodeWorker: ParsableCommand {
         return interfaces.contains { $0 != "lo" }
     }
 
+    /// True when the system's files cannot be written, whoever this process is (bubblewrap's read-only mounts).
+    static var systemIsReadOnly: Bool { access("/usr", W_OK) != 0 && errno == EROFS }
+
     func run() throws {
         guard csandbox_confine(memoryBytes, 64, 1 << 30) == 0 else { throw ValidationError("could not set the worker's resource limits") }
-        let confinement = Self.hasNetwork ? "rlimits" : "rlimits+no-network"
+        let confinement = (["rlimits"] + (Self.hasNetwork ? [] : ["no-network"]) + (Self.systemIsReadOnly ? ["read-only-system"] : []))
+            .joined(separator: "+")
         try VipsRuntime.start(VipsSettings(concurrency: 1, blockUntrusted: true, allowedUntrustedLoaders: loaders))
         let input = FileHandle.standardInput.fileDescriptor, output = FileHandle.standardOutput.fileDescriptor
         WorkerFrames.writeAnswer(output, status: .decoded, text: confinement)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import CORPUS, PinholeServer, image_format, image_size, sign
+from conftest import BINARY, CORPUS, PinholeServer, image_format, image_size, sign
 
 STUDIO = ["vfx-1024x640.psd", "vfx-rgb10-1024x640.dpx", "vfx-rgba-half-1280x800.exr", "doc-1page-640x400.pdf",
           "vector-800x500.svg"]
@@ -54,19 +54,27 @@ def studio_root(tmp_path_factory):
 
 
 def workers_of(server):
-    """The decode-worker processes the server started."""
-    found = []
+    """The decode-worker processes the server started (the workers themselves, inside their sandbox)."""
+    parents, commands = {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
+            commands[int(entry.name)] = ((entry / "cmdline").read_bytes(), os.readlink(entry / "exe"))
         except OSError:
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == server.process.pid and b"decode-worker" in command:
-            found.append(int(entry.name))
-    return sorted(found)
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+
+    def descends(pid):
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == server.process.pid:
+                return True
+        return False
+    binary = os.path.realpath(BINARY)
+    return sorted(pid for pid, (command, exe) in commands.items()
+                  if b"decode-worker" in command and exe == binary and descends(pid))
 
 
 def until(condition, limit=30.0):
@@ -114,10 +122,22 @@ def test_studio_formats_are_decoded_by_confined_workers(server):
     assert "decode workers started" in server.logs()
     if os.geteuid() == 0:
         # As root the workers have a network namespace of their own: no way out.
-        assert "confinement=rlimits+no-network" in server.logs()
         server_net = os.readlink(f"/proc/{server.process.pid}/ns/net")
         assert all(os.readlink(f"/proc/{pid}/ns/net") != server_net for pid in pids)
         assert all(Path(f"/proc/{pid}/net/dev").read_text().count(":") == 1 for pid in pids)   # loopback only
+        if Path("/usr/bin/bwrap").exists():
+            # bubblewrap: the system read-only, a private /tmp, none of the host's other files.
+            assert "confinement=rlimits+no-network+read-only-system" in server.logs()
+            for pid in pids:
+                mounts = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+                assert any(line.split()[4] == "/usr" and " ro" in line for line in mounts)
+                # The host's other files (the server's working directory: its data) are not there at all.
+                assert Path(f"/proc/{pid}/root/usr/bin/ffmpeg").exists() and Path(f"/proc/{pid}/root{CORPUS}").exists() is False
+                assert not Path(f"/proc/{pid}/root{server.workdir}").exists()
+                assert os.readlink(f"/proc/{pid}/ns/mnt") != os.readlink(f"/proc/{server.process.pid}/ns/mnt")
+                assert os.readlink(f"/proc/{pid}/ns/pid") != os.readlink(f"/proc/{server.process.pid}/ns/pid")
+        else:
+            assert "confinement=rlimits+no-network" in server.logs()
 
 
 def upload_in_flight(server, until_event):
@@ -294,3 +314,24 @@ def test_pool_directories_do_not_outlive_their_server(studio_root):
     finally:
         server.stop()
     assert not own[0].exists()
+
+
+def test_a_workers_cpu_limit_is_per_job_not_for_its_life(studio_root):
+    """RLIMIT_CPU fences each job, not the sum of a worker's jobs: with one CPU second per job, a worker
+    that has spent five seconds over many good jobs keeps decoding. (A hard limit, once lowered, was never
+    raised again: every worker died after decoder_cpu_seconds of CPU in all, in the middle of a good job,
+    and its source was remembered as one that crashes.)"""
+    server = PinholeServer(file_root=str(studio_root), decoder_workers="1", decoder_cpu_seconds="1")
+    try:
+        assert until(lambda: len(workers_of(server)) == 1)
+        [worker] = workers_of(server)
+        n = 0
+        while cpu_ticks(worker) < 500 and n < 300:          # 5 CPU seconds: five times the per-job limit
+            name = ["vfx-rgba-half-1280x800.exr", "vfx-1024x640.psd", "vfx-rgb10-1024x640.dpx"][n % 3]
+            response = server.get(sign(f"fit-in/{100 + n}x{100 + n}/{name}"))
+            assert response.status_code == 200, (n, name, response.text)
+            n += 1
+        assert cpu_ticks(worker) >= 500 and workers_of(server) == [worker]
+        assert metric(server, "crash") == 0
+    finally:
+        server.stop()

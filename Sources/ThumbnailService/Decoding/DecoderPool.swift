@@ -162,7 +162,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         let pid = worker.process.processIdentifier
         let watchdog = DispatchWorkItem {
             timedOut.set()
-            kill(pid, SIGKILL)
+            kill(-pid, SIGKILL)     // the worker's process group: its sandbox, the worker, FFmpeg or convert under it
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + settings.timeout, execute: watchdog)
         defer { watchdog.cancel() }
@@ -236,7 +236,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
     }
 
     private func retire(_ worker: Worker) {
-        if worker.process.isRunning { kill(worker.process.processIdentifier, SIGKILL) }
+        if worker.process.isRunning { kill(-worker.process.processIdentifier, SIGKILL) }
         try? worker.input.close()
         try? worker.output.close()
         let directory = worker.directory
@@ -257,11 +257,12 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
                           "--max-source-bytes", String(maxSourceBytes), "--memory-bytes", String(settings.memoryBytes),
                           "--cpu-seconds", String(settings.cpuSeconds), "--timeout", String(settings.timeout)]
                 + loaderClasses.flatMap { ["--loader", $0] }
-            // No network: util-linux `unshare` starts the worker in a network namespace of its own (as root;
-            // otherwise inside a user namespace, where the kernel allows one). The worker reports what it sees.
+            // Confinement around the worker: bubblewrap where it works here, else util-linux `unshare` (a
+            // network namespace of its own), else none (rlimits alone); the worker reports what it sees.
             condition.lock()
-            let wrapper = namespaceWrapper
+            let sandbox = sandboxes.first ?? .none
             condition.unlock()
+            let wrapper = sandbox.command(workerDirectory: directory, poolDirectory: root, executable: Self.executable)
             process.executableURL = URL(fileURLWithPath: wrapper.isEmpty ? Self.executable : wrapper[0])
             process.arguments = wrapper.isEmpty ? Array(worker.dropFirst()) : Array(wrapper.dropFirst()) + worker
             process.environment = [
@@ -284,11 +285,11 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
             let started = Worker(process: process, input: input.fileHandleForWriting, output: output.fileHandleForReading, directory: directory)
             guard let greeting = WorkerFrames.readAnswer(started.output.fileDescriptor, maxPayload: 0), greeting.status == .decoded else {
                 retire(started)
-                if !wrapper.isEmpty {
-                    // The kernel refused the namespace (no user namespaces here): rlimits alone, said in the log.
-                    logger.warning("decode workers cannot have a network namespace here; starting them without one")
+                if sandbox != .none {
+                    // The kernel refused this sandbox (no user namespaces here, say): the next one, said in the log.
+                    logger.warning("decode workers cannot start in this sandbox here; trying the next", metadata: ["sandbox": .string("\(sandbox)")])
                     condition.lock()
-                    namespaceWrapper = []
+                    if sandboxes.first == sandbox { sandboxes.removeFirst() }
                     condition.unlock()
                     return spawn()
                 }
@@ -305,11 +306,8 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         }
     }
 
-    /// The command that starts a worker in a new network namespace (empty: none can be had).
-    private var namespaceWrapper: [String] = {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return [] }
-        return geteuid() == 0 ? ["/usr/bin/unshare", "--net", "--"] : ["/usr/bin/unshare", "--user", "--map-root-user", "--net", "--"]
-    }()
+    /// The sandboxes still to be tried, best first (one the kernel refuses is dropped at the first worker).
+    private var sandboxes = WorkerSandbox.available
 
     /// Pool directories of servers that are gone (killed, or stopped before their shutdown ran): each is
     /// named after its server's process id.
