@@ -137,13 +137,21 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
                 decrementAlive()
                 continue
             case let .died(timedOut):
+                // How a crashed worker ended (a signal: which one), for the log; a moment to be reaped.
+                var ending = "killed after \(settings.timeout) s"
+                if !timedOut {
+                    for _ in 0..<50 where worker.process.isRunning { usleep(10_000) }
+                    ending = worker.process.isRunning ? "still running"
+                        : "\(worker.process.terminationReason == .uncaughtSignal ? "signal" : "exit status") \(worker.process.terminationStatus)"
+                }
                 retire(worker)
                 decrementAlive()
                 replenish()
                 let reason = timedOut ? "decoder timed out" : "decoder crashed"
                 ServiceMetrics.decoderFailures(timedOut ? .timeout : .crash).increment()
                 remember(key, reason)
-                logger.warning("decode worker failed", metadata: ["reason": .string(reason), "source_sha1": .string(key)])
+                logger.warning("decode worker failed", metadata: ["reason": .string(reason), "source_sha1": .string(key),
+                                                                  "worker_ended": .string(ending), "jobs": .stringConvertible(worker.jobs)])
                 throw .decoderFailed(reason)
             }
         }
