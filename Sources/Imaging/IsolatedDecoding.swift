@@ -70,14 +70,12 @@ public enum IsolatedDecoding {
     /// Worker side: the frame of the video in the file at `path` (a whole file, or a sparse excerpt of a
     /// large one: `VideoExcerpt`), decoded like any image, with the video's facts.
     public static func decodeVideo(atPath path: String, maxPixels: Int, timeout: Double, still: String?) throws(RenderError) -> Decoded {
-        let png = try VideoFrame.frame(atPath: path, at: still, timeout: timeout)
-        let result = png.withUnsafeBytes { image in
-            Result { () throws(RenderError) in try decode(image, maxPixels: maxPixels, timeout: timeout) }
+        let tiff = try VideoFrame.frame(atPath: path, at: still, timeout: timeout)
+        let header = try tiff.withUnsafeBytes { bytes in Result { () throws(RenderError) in try Renderer.header(of: bytes) } }.get()
+        if header.width * header.height > maxPixels {
+            throw .plan(.sourceTooLarge(width: header.width, height: header.height, limit: maxPixels))
         }
-        var decoded = try result.get()
-        decoded.loader = "ffmpeg"
-        decoded.video = try? VideoFrame.facts(atPath: path, timeout: timeout)
-        return decoded
+        return Decoded(tiff: tiff, loader: "ffmpeg", video: try? VideoFrame.facts(atPath: path, timeout: timeout))
     }
 
     /// An OpenEXR picture kept in a layer (`rgba.R`, `beauty.R`), which libvips' loader cannot read: FFmpeg's
@@ -98,8 +96,8 @@ public enum IsolatedDecoding {
     /// checking the size against `maxPixels`; for video, the frame FFmpeg gives (`VideoFrame`).
     public static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int, timeout: Double,
                               still: String? = nil) throws(RenderError) -> Decoded {
-        // Sources a helper program turns into an image first (a video frame as PNG; a CMYK PSD or log DPX as
-        // TIFF by ImageMagick's `convert`), decoded like any image and reported as that decoder's.
+        // Video: FFmpeg's frame (VideoFrame). A CMYK PSD or a log or linear DPX: a TIFF from ImageMagick's
+        // `convert`, decoded like any image and reported as that decoder's.
         if isVideo(bytes) {
             return try Subprocess.withFile(holding: bytes, suffix: ".video") { path throws(RenderError) in
                 try decodeVideo(atPath: path, maxPixels: maxPixels, timeout: timeout, still: still)

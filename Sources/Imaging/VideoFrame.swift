@@ -6,24 +6,25 @@ import Foundation
 /// directory), under `timeout -s KILL` of its own.
 public enum VideoFrame {
     /// The frame at `position` (`still(pos)`: seconds or `[HH:]MM:SS[.frac]`, negative from the end; nil
-    /// for the first) of the video in the file at `path`, as PNG (RGB, square pixels), or why there is
-    /// none: a position past the end gives no frame (FFmpeg still exits 0), which is a 400.
+    /// for the first) of the video in the file at `path` (RGB, square pixels), or why there is
+    /// none: a position past the end gives no frame (FFmpeg still exits 0), which is a 400. As an
+    /// uncompressed TIFF, what a worker hands back anyway: no PNG to encode and decode on the way.
     public static func frame(atPath path: String, at position: String?, timeout: Double) throws(RenderError) -> [UInt8] {
         // Seeking before -i is fast (from the nearest keyframe, through the index) and accurate (FFmpeg
         // decodes up to the time). MP4 and MOV need seeking (the index may sit at the end): a file, not a pipe.
         let seek = position.map { $0.hasPrefix("-") ? ["-sseof", $0] : ["-ss", $0] } ?? []
-        let (status, png, reason) = try Subprocess.run(onFile: path, timeout: timeout) { input in
+        let (status, tiff, reason) = try Subprocess.run(onFile: path, timeout: timeout) { input in
             ["/usr/bin/ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1"] + seek
                 + ["-i", input, "-frames:v", "1",
                    "-vf", "scale=trunc(iw*sar/2)*2:ih:flags=lanczos+accurate_rnd+full_chroma_int,setsar=1",
-                   "-pix_fmt", "rgb24", "-f", "image2pipe", "-c:v", "png", "-"]
+                   "-pix_fmt", "rgb24", "-f", "image2pipe", "-c:v", "tiff", "-compression_algo", "raw", "-"]
         }
         // FFmpeg can exit 0 without writing a frame (a time past the end): check the bytes.
-        guard status == 0, png.count > 8, png.starts(with: [0x89, 0x50, 0x4E, 0x47]) else {
+        guard status == 0, tiff.count > 8, tiff.starts(with: [0x49, 0x49, 0x2A, 0x00]) || tiff.starts(with: [0x4D, 0x4D, 0x00, 0x2A]) else {
             let at = position.map { " at \($0)" } ?? ""
             throw .workerRefused("source video has no frame\(at) Pinhole could decode (\(reason.isEmpty ? "no frame" : reason))")
         }
-        return png
+        return tiff
     }
 
     /// What `/meta` reports of a video: duration, frame rate and frame count of its first video stream,
