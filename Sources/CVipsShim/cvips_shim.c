@@ -45,6 +45,10 @@ int cvips_crop(VipsImage *in, VipsImage **out, int left, int top, int width, int
     return vips_crop(in, out, left, top, width, height, NULL);
 }
 
+int cvips_shrink(VipsImage *in, VipsImage **out, double factor) {
+    return vips_shrink(in, out, factor, factor, NULL);
+}
+
 int cvips_resize(VipsImage *in, VipsImage **out, double hscale, double vscale) {
     return vips_resize(in, out, hscale, "vscale", vscale, "kernel", VIPS_KERNEL_LANCZOS3, NULL);
 }

@@ -51,19 +51,26 @@ public enum IsolatedDecoding {
         public var loader: String
         /// A video's duration, frame rate and frame count (for `/meta`).
         public var video: VideoFacts?
+        /// The source's own size when the worker shrank it (`ShrinkHint`): the TIFF is smaller.
+        public var sourceSize: PixelSize?
 
-        public init(tiff: [UInt8], loader: String, video: VideoFacts? = nil) {
+        public init(tiff: [UInt8], loader: String, video: VideoFacts? = nil, sourceSize: PixelSize? = nil) {
             self.tiff = tiff
             self.loader = loader
             self.video = video
+            self.sourceSize = sourceSize
         }
 
-        /// The worker's answer text: the loader, and a line of video facts.
-        public var answerText: String { loader + (video.map { "\n" + $0.line } ?? "") }
+        /// The worker's answer text: the loader, then a line of video facts and one of the source's size.
+        public var answerText: String {
+            ([loader] + (video.map { [$0.line] } ?? []) + (sourceSize.map { ["source=\($0.width)x\($0.height)"] } ?? [])).joined(separator: "\n")
+        }
 
         public init(tiff: [UInt8], answerText: String) {
             let lines = answerText.split(separator: "\n")
-            self.init(tiff: tiff, loader: lines.first.map(String.init) ?? "", video: lines.dropFirst().lazy.compactMap(VideoFacts.init(line:)).first)
+            let size = lines.first { $0.hasPrefix("source=") }.map { $0.dropFirst("source=".count).split(separator: "x").compactMap { Int($0) } }
+            self.init(tiff: tiff, loader: lines.first.map(String.init) ?? "", video: lines.dropFirst().lazy.compactMap(VideoFacts.init(line:)).first,
+                      sourceSize: size.flatMap { $0.count == 2 ? PixelSize(width: $0[0], height: $0[1]) : nil })
         }
     }
 
@@ -95,7 +102,7 @@ public enum IsolatedDecoding {
     /// Worker side: decodes the first page (a PSD's merged composite, a PDF's first page) whole, after
     /// checking the size against `maxPixels`; for video, the frame FFmpeg gives (`VideoFrame`).
     public static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int, timeout: Double,
-                              still: String? = nil) throws(RenderError) -> Decoded {
+                              still: String? = nil, shrink: ShrinkHint? = nil) throws(RenderError) -> Decoded {
         // Video: FFmpeg's frame (VideoFrame). A CMYK PSD or a log or linear DPX: a TIFF from ImageMagick's
         // `convert`, decoded like any image and reported as that decoder's.
         if isVideo(bytes) {
@@ -111,7 +118,7 @@ public enum IsolatedDecoding {
         }
         if let converted {
             let result = converted.bytes.withUnsafeBytes { image in
-                Result { () throws(RenderError) in try decode(image, maxPixels: maxPixels, timeout: timeout) }
+                Result { () throws(RenderError) in try decode(image, maxPixels: maxPixels, timeout: timeout, shrink: shrink) }
             }
             var decoded = try result.get()
             decoded.loader = converted.loader
@@ -140,10 +147,17 @@ public enum IsolatedDecoding {
             if let exr, !exr.hasAlpha(in: exr.pictureLayer), exr.dataWindow.covers(exr.displayWindow), image.bands == 4 {
                 image = try image.extractBands(first: 0, count: 3)      // no alpha in the file, no gap: none in the thumbnail
             }
+            // Handed back no larger than the request needs: a box shrink by a whole factor (on linear,
+            // premultiplied light for EXR, where averaging belongs), the plan's Lanczos doing the rest.
+            var sourceSize: PixelSize?
+            if let factor = shrink?.factor(sourceWidth: image.width, sourceHeight: image.height), factor > 1 {
+                sourceSize = PixelSize(width: image.width, height: image.height)
+                image = try image.copyToMemory().shrunk(by: factor)
+            }
             guard let tiff = try image.copyToMemory().transferTIFF(fromImageMagick: header.format == .magick) else {
                 throw RenderError.unsupported("CMYK PSD (ImageMagick's loader loses its black channel)")
             }
-            return Decoded(tiff: tiff, loader: header.loader)
+            return Decoded(tiff: tiff, loader: header.loader, sourceSize: sourceSize)
         } catch let error as VipsError {
             throw .undecodable(error)
         } catch let error as RenderError {

@@ -83,7 +83,7 @@ public struct RenderPlan: Sendable {
     /// `extract_focal()`'s points (source coordinates, like focal()).
     public static func make(request: ThumborRequest, header: ImageHeader, settings: RenderSettings,
                             trim: PixelRect? = nil, detected: [FocalPoint] = [], extracted: [FocalPoint] = [],
-                            outputFormat requestedFormat: ImageFormat? = nil) throws(PlanError) -> RenderPlan {
+                            outputFormat requestedFormat: ImageFormat? = nil, loadedSize: PixelSize? = nil) throws(PlanError) -> RenderPlan {
         if header.width * header.height > settings.maxPixels || header.width > 1 << 24 || header.height > 1 << 24 {
             throw .sourceTooLarge(width: header.width, height: header.height, limit: settings.maxPixels)
         }
@@ -197,6 +197,11 @@ public struct RenderPlan: Sendable {
             load = .load(shrink: shrink)
             loadedW = (header.width + shrink - 1) / shrink
             loadedH = (header.height + shrink - 1) / shrink
+        }
+        if let loadedSize {
+            // A decode worker shrank the source already (`ShrinkHint`): the plan runs on its pixels.
+            loadedW = loadedSize.width
+            loadedH = loadedSize.height
         }
         let fx = Double(loadedW) / Double(header.width), fy = Double(loadedH) / Double(header.height)
         let left = min(loadedW - 1, max(0, Int((stored.x0 * fx).rounded(.down))))

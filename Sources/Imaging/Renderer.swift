@@ -61,11 +61,18 @@ public enum Renderer {
     public static func render(_ bytes: UnsafeRawBufferPointer, request: ThumborRequest, settings: RenderSettings,
                               outputFormat: ImageFormat? = nil, deadline: ContinuousClock.Instant? = nil,
                               budget: DecodeBudget? = nil, overlays: [String: [UInt8]] = [:],
-                              extracted: [FocalPoint] = [], decodedBy loader: String? = nil) throws(RenderError) -> Rendered {
+                              extracted: [FocalPoint] = [], decodedBy loader: String? = nil,
+                              sourceSize: PixelSize? = nil) throws(RenderError) -> Rendered {
         // The source is inspected once (header; trim and AUTO_PNG_TO_JPG decode pixels), whatever follows.
         // `loader`: the bytes are a decode worker's TIFF of a source that loader read (IsolatedDecoding).
         var source = try inspect(bytes, request: request, settings: settings, outputFormat: outputFormat)
         if let loader { source.header.loader = loader }
+        if let sourceSize, sourceSize != PixelSize(width: source.header.width, height: source.header.height) {
+            // The worker shrank the source (`ShrinkHint`): geometry in the source's own size, pixels as they came.
+            source.loadedSize = PixelSize(width: source.header.width, height: source.header.height)
+            source.header.width = sourceSize.width
+            source.header.height = sourceSize.height
+        }
         guard request.smart, settings.smartDetector != .none else {
             return try execute(source.plan(request: request, settings: settings, extracted: extracted, detected: []),
                                on: bytes, settings: settings, deadline: deadline, budget: budget, overlays: overlays)
@@ -112,12 +119,14 @@ public enum Renderer {
         var trimBox: PixelRect?
         /// The requested format, or JPEG for AUTO_PNG_TO_JPG.
         var outputFormat: ImageFormat?
+        /// The size of the bytes' pixels when a decode worker shrank the source (the header has its own size).
+        var loadedSize: PixelSize?
 
         func plan(request: ThumborRequest, settings: RenderSettings, extracted: [FocalPoint],
                   detected: [FocalPoint]) throws(RenderError) -> RenderPlan {
             do {
                 return try RenderPlan.make(request: request, header: header, settings: settings, trim: trimBox, detected: detected,
-                                           extracted: extracted, outputFormat: outputFormat)
+                                           extracted: extracted, outputFormat: outputFormat, loadedSize: loadedSize)
             } catch {
                 throw .plan(error)
             }

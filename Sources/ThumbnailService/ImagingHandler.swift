@@ -298,7 +298,7 @@ public struct ImagingHandler: Sendable {
                                                     deadline: deadline, budget: budget, overlays: overlays, extracted: extracted), nil)
                     }
                     // Decoded by a worker process; the rest of the plan runs here on its pixels.
-                    let decoded = try decoders.decode(bytes, still: still)
+                    let decoded = try decoders.decode(bytes, still: still, shrink: ShrinkHint(request: request))
                     return (try Self.render(decoded, request: request, settings: settings, outputFormat: outputFormat,
                                             deadline: deadline, budget: budget, overlays: overlays, extracted: extracted), decoded.video)
                 }
@@ -359,7 +359,8 @@ public struct ImagingHandler: Sendable {
         let result = decoded.tiff.withUnsafeBytes { bytes in
             Result { () throws(RenderError) in
                 try Renderer.render(bytes, request: request, settings: settings, outputFormat: outputFormat, deadline: deadline,
-                                    budget: budget, overlays: overlays, extracted: extracted, decodedBy: decoded.loader)
+                                    budget: budget, overlays: overlays, extracted: extracted, decodedBy: decoded.loader,
+                                    sourceSize: decoded.sourceSize)
             }
         }
         return try result.get()

@@ -170,6 +170,11 @@ public final class Image {
         try derive("crop") { cvips_crop(pointer, $0, Int32(left), Int32(top), Int32(width), Int32(height)) }
     }
 
+    /// A box-filter shrink by a whole factor on both axes (each output pixel the mean of factor x factor).
+    public func shrunk(by factor: Int) throws -> Image {
+        try derive("shrink") { cvips_shrink(pointer, $0, Double(factor)) }
+    }
+
     /// Lanczos3 resize by independent horizontal and vertical scale factors.
     public func resize(horizontal: Double, vertical: Double) throws -> Image {
         try derive("resize") { cvips_resize(pointer, $0, horizontal, vertical) }

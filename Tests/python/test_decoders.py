@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BINARY, CORPUS, PinholeServer, image_format, image_size, sign
+from conftest import CORPUS, PinholeServer, image_format, image_size, sign
 
 STUDIO = ["vfx-1024x640.psd", "vfx-rgb10-1024x640.dpx", "vfx-rgba-half-1280x800.exr", "doc-1page-640x400.pdf",
           "vector-800x500.svg"]
@@ -72,7 +72,7 @@ def workers_of(server):
             if pid == server.process.pid:
                 return True
         return False
-    binary = os.path.realpath(BINARY)
+    binary = os.readlink(f"/proc/{server.process.pid}/exe")       # workers run the server's own binary
     return sorted(pid for pid, (command, exe) in commands.items()
                   if b"decode-worker" in command and exe == binary and descends(pid))
 

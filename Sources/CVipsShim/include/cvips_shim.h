@@ -30,6 +30,7 @@ const char *cvips_find_loader(const void *buf, size_t len);
 int cvips_orientation(VipsImage *in);
 
 int cvips_crop(VipsImage *in, VipsImage **out, int left, int top, int width, int height);
+int cvips_shrink(VipsImage *in, VipsImage **out, double factor);
 int cvips_resize(VipsImage *in, VipsImage **out, double hscale, double vscale);
 /* Pillow's LANCZOS (Thumbor's resampling) of an 8-bit image to exactly width×height: lanczos_resample.c. */
 int cvips_resample_lanczos(VipsImage *in, VipsImage **out, int width, int height);

@@ -18,12 +18,15 @@ public struct WorkerJob: Sendable, Equatable {
     public var path: String?
     /// For `packets`: only the opening packets (a first frame).
     public var firstOnly = false
+    /// How small the decoded pixels may be handed back (nil: every pixel).
+    public var shrink: ShrinkHint?
 
-    public init(kind: Kind = .decode, still: String? = nil, path: String? = nil, firstOnly: Bool = false) {
+    public init(kind: Kind = .decode, still: String? = nil, path: String? = nil, firstOnly: Bool = false, shrink: ShrinkHint? = nil) {
         self.kind = kind
         self.still = still
         self.path = path
         self.firstOnly = firstOnly
+        self.shrink = shrink
     }
 
     public var options: String {
@@ -32,6 +35,7 @@ public struct WorkerJob: Sendable, Equatable {
         if let still { lines.append("still=" + still) }
         if let path { lines.append("path=" + path) }
         if firstOnly { lines.append("first=1") }
+        if let shrink { lines.append("shrink=" + shrink.option) }
         return lines.joined(separator: "\n")
     }
 
@@ -44,6 +48,7 @@ public struct WorkerJob: Sendable, Equatable {
             case "still": still = value
             case "path": path = value
             case "first": firstOnly = value == "1"
+            case "shrink": shrink = ShrinkHint(option: value)
             default: continue
             }
         }
@@ -59,7 +64,7 @@ public struct WorkerJob: Sendable, Equatable {
         case let (.decode, path?):
             return try IsolatedDecoding.decodeVideo(atPath: path, maxPixels: maxPixels, timeout: timeout, still: still)
         case (.decode, nil):
-            return try IsolatedDecoding.decode(source, maxPixels: maxPixels, timeout: timeout, still: still)
+            return try IsolatedDecoding.decode(source, maxPixels: maxPixels, timeout: timeout, still: still, shrink: shrink)
         }
     }
 }
