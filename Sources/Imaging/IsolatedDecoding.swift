@@ -76,13 +76,15 @@ public enum IsolatedDecoding {
 
     /// Worker side: the frame of the video in the file at `path` (a whole file, or a sparse excerpt of a
     /// large one: `VideoExcerpt`), decoded like any image, with the video's facts.
-    public static func decodeVideo(atPath path: String, maxPixels: Int, timeout: Double, still: String?) throws(RenderError) -> Decoded {
+    /// `facts`: also the video's duration, frame rate and frame count (`/meta`; another FFmpeg run).
+    public static func decodeVideo(atPath path: String, maxPixels: Int, timeout: Double, still: String?,
+                                   facts: Bool) throws(RenderError) -> Decoded {
         let tiff = try VideoFrame.frame(atPath: path, at: still, timeout: timeout)
         let header = try tiff.withUnsafeBytes { bytes in Result { () throws(RenderError) in try Renderer.header(of: bytes) } }.get()
         if header.width * header.height > maxPixels {
             throw .plan(.sourceTooLarge(width: header.width, height: header.height, limit: maxPixels))
         }
-        return Decoded(tiff: tiff, loader: "ffmpeg", video: try? VideoFrame.facts(atPath: path, timeout: timeout))
+        return Decoded(tiff: tiff, loader: "ffmpeg", video: facts ? try? VideoFrame.facts(atPath: path, timeout: timeout) : nil)
     }
 
     /// An OpenEXR picture kept in a layer (`rgba.R`, `beauty.R`), which libvips' loader cannot read: FFmpeg's
@@ -102,12 +104,12 @@ public enum IsolatedDecoding {
     /// Worker side: decodes the first page (a PSD's merged composite, a PDF's first page) whole, after
     /// checking the size against `maxPixels`; for video, the frame FFmpeg gives (`VideoFrame`).
     public static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int, timeout: Double,
-                              still: String? = nil, shrink: ShrinkHint? = nil) throws(RenderError) -> Decoded {
+                              still: String? = nil, shrink: ShrinkHint? = nil, facts: Bool = false) throws(RenderError) -> Decoded {
         // Video: FFmpeg's frame (VideoFrame). A CMYK PSD or a log or linear DPX: a TIFF from ImageMagick's
         // `convert`, decoded like any image and reported as that decoder's.
         if isVideo(bytes) {
             return try Subprocess.withFile(holding: bytes, suffix: ".video") { path throws(RenderError) in
-                try decodeVideo(atPath: path, maxPixels: maxPixels, timeout: timeout, still: still)
+                try decodeVideo(atPath: path, maxPixels: maxPixels, timeout: timeout, still: still, facts: facts)
             }
         }
         let converted: (bytes: [UInt8], loader: String)?

@@ -222,7 +222,7 @@ public struct ImagingHandler: Sendable {
                         thumbnail = try await render(request, source: bytes, outputFormat: variant, deadline: deadline,
                                                      overlays: overlays, extracted: extracted, still: still)
                     case let .ranged(ranged):
-                        let decoded = try await excerpt(ranged, imageURL: request.imageURL, still: still)
+                        let decoded = try await excerpt(ranged, imageURL: request.imageURL, still: still, facts: request.meta)
                         thumbnail = try await render(request, decoded: decoded, outputFormat: variant, deadline: deadline,
                                                      overlays: overlays, extracted: extracted)
                     }
@@ -298,7 +298,7 @@ public struct ImagingHandler: Sendable {
                                                     deadline: deadline, budget: budget, overlays: overlays, extracted: extracted), nil)
                     }
                     // Decoded by a worker process; the rest of the plan runs here on its pixels.
-                    let decoded = try decoders.decode(bytes, still: still, shrink: ShrinkHint(request: request))
+                    let decoded = try decoders.decode(bytes, still: still, shrink: ShrinkHint(request: request), facts: request.meta)
                     return (try Self.render(decoded, request: request, settings: settings, outputFormat: outputFormat,
                                             deadline: deadline, budget: budget, overlays: overlays, extracted: extracted), decoded.video)
                 }
@@ -322,12 +322,12 @@ public struct ImagingHandler: Sendable {
     }
 
     /// The frame of a large video read in ranges (`VideoExcerptReader`), logged with the bytes it took.
-    func excerpt(_ source: RangedSource, imageURL: String, still: String?) async throws -> IsolatedDecoding.Decoded {
+    func excerpt(_ source: RangedSource, imageURL: String, still: String?, facts: Bool) async throws -> IsolatedDecoding.Decoded {
         guard let decoders else { throw ServiceError(.badRequest, "source is larger than \(configuration.maxSourceBytes) bytes") }
         let started = ContinuousClock.now
         do {
             let reader = VideoExcerptReader(source: source, decoders: decoders, pool: pool, key: imageURL + "#\(source.length)")
-            let (decoded, bytesRead) = try await reader.decode(still: still)
+            let (decoded, bytesRead) = try await reader.decode(still: still, facts: facts)
             logger.info("video read in ranges", metadata: [
                 "source_bytes": .stringConvertible(source.length), "bytes_read": .stringConvertible(bytesRead),
                 "seconds": .string(String(format: "%.3f", (ContinuousClock.now - started) / .seconds(1)))])

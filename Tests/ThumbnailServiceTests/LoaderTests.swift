@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Imaging
 import NIOCore
 import Testing
 @testable import ThumbnailService
@@ -94,7 +95,8 @@ struct EntityTagTests {
 struct WorkerJobTests {
     @Test func optionsRoundTrip() {
         for job in [WorkerJob(), WorkerJob(still: "-00:01.5"), WorkerJob(kind: .packets, path: "/tmp/p/excerpt-1", firstOnly: true),
-                    WorkerJob(still: "3", path: "/tmp/p/excerpt-2")] {
+                    WorkerJob(still: "3", path: "/tmp/p/excerpt-2", facts: true),
+                    WorkerJob(shrink: ShrinkHint(width: 256, height: 0, covering: true))] {
             #expect(WorkerJob(options: job.options) == job)
         }
         // What the worker of an earlier release sent for still(): `still=<pos>` alone.

@@ -107,9 +107,10 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
     /// The decoded source, or why not: a refusal from the worker (bad or unsupported bytes), or the worker
     /// crashed or timed out on it (remembered, so that the same bytes are refused at once next time).
     /// `still`: for a video, the position of the frame to take (`still(pos)`), nil for the first.
-    public func decode(_ bytes: UnsafeRawBufferPointer, still: String? = nil, shrink: ShrinkHint? = nil) throws(RenderError) -> IsolatedDecoding.Decoded {
+    public func decode(_ bytes: UnsafeRawBufferPointer, still: String? = nil, shrink: ShrinkHint? = nil,
+                       facts: Bool = false) throws(RenderError) -> IsolatedDecoding.Decoded {
         let key = Hex.encode(Insecure.SHA1.hash(data: bytes)) + (still.map { "@" + $0 } ?? "")
-        return try run(WorkerJob(still: still, shrink: shrink), bytes: bytes, key: key)
+        return try run(WorkerJob(still: still, shrink: shrink, facts: facts), bytes: bytes, key: key)
     }
 
     /// A job on a file the server wrote (a video excerpt: `VideoExcerpt`); `key` names the source for

@@ -13,8 +13,9 @@ struct VideoExcerptReader {
     /// Names the source for the pool's remembered failures (the URL and the length).
     let key: String
 
-    /// The frame at `still` (nil: the first), decoded by a worker, and how many bytes were read.
-    func decode(still: String?) async throws -> (IsolatedDecoding.Decoded, bytesRead: Int64) {
+    /// The frame at `still` (nil: the first), decoded by a worker (with the video's facts when asked),
+    /// and how many bytes were read.
+    func decode(still: String?, facts: Bool) async throws -> (IsolatedDecoding.Decoded, bytesRead: Int64) {
         let path = decoders.sharedDirectory + "/excerpt-" + UUID().uuidString
         let descriptor = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw ServiceError(.internalServerError, "cannot write a video excerpt", detail: String(cString: strerror(errno))) }
@@ -44,7 +45,7 @@ struct VideoExcerptReader {
             try write(bytes, at: range.lowerBound, to: descriptor)
         }
         let decoded = try await pool.run { () -> Result<IsolatedDecoding.Decoded, RenderError> in
-            Result { () throws(RenderError) in try decoders.run(WorkerJob(still: still, path: path), key: key + (still.map { "@" + $0 } ?? "")) }
+            Result { () throws(RenderError) in try decoders.run(WorkerJob(still: still, path: path, facts: facts), key: key + (still.map { "@" + $0 } ?? "")) }
         }.get()
         return (decoded, bytesRead)
     }

@@ -20,13 +20,17 @@ public struct WorkerJob: Sendable, Equatable {
     public var firstOnly = false
     /// How small the decoded pixels may be handed back (nil: every pixel).
     public var shrink: ShrinkHint?
+    /// For a video: its duration, frame rate and frame count too (`/meta` asks; it costs an `ffprobe`).
+    public var facts = false
 
-    public init(kind: Kind = .decode, still: String? = nil, path: String? = nil, firstOnly: Bool = false, shrink: ShrinkHint? = nil) {
+    public init(kind: Kind = .decode, still: String? = nil, path: String? = nil, firstOnly: Bool = false, shrink: ShrinkHint? = nil,
+                facts: Bool = false) {
         self.kind = kind
         self.still = still
         self.path = path
         self.firstOnly = firstOnly
         self.shrink = shrink
+        self.facts = facts
     }
 
     public var options: String {
@@ -36,6 +40,7 @@ public struct WorkerJob: Sendable, Equatable {
         if let path { lines.append("path=" + path) }
         if firstOnly { lines.append("first=1") }
         if let shrink { lines.append("shrink=" + shrink.option) }
+        if facts { lines.append("facts=1") }
         return lines.joined(separator: "\n")
     }
 
@@ -49,6 +54,7 @@ public struct WorkerJob: Sendable, Equatable {
             case "path": path = value
             case "first": firstOnly = value == "1"
             case "shrink": shrink = ShrinkHint(option: value)
+            case "facts": facts = value == "1"
             default: continue
             }
         }
@@ -62,9 +68,9 @@ public struct WorkerJob: Sendable, Equatable {
         case (.packets, nil):
             throw .workerRefused("a packet listing needs a file")
         case let (.decode, path?):
-            return try IsolatedDecoding.decodeVideo(atPath: path, maxPixels: maxPixels, timeout: timeout, still: still)
+            return try IsolatedDecoding.decodeVideo(atPath: path, maxPixels: maxPixels, timeout: timeout, still: still, facts: facts)
         case (.decode, nil):
-            return try IsolatedDecoding.decode(source, maxPixels: maxPixels, timeout: timeout, still: still, shrink: shrink)
+            return try IsolatedDecoding.decode(source, maxPixels: maxPixels, timeout: timeout, still: still, shrink: shrink, facts: facts)
         }
     }
 }
