@@ -290,24 +290,35 @@ public struct ImagingHandler: Sendable {
         let settings = configuration.render
         let budget = decodeBudget
         let decoders = self.decoders
+        if let decoders, source.withUnsafeReadableBytes({ IsolatedDecoding.format(of: $0) }) != nil {
+            // Decoded by a worker process, waited for off the render threads (which meanwhile render
+            // other requests, the pixels of other workers among them); the rest of the plan runs here.
+            let shrink = ShrinkHint(request: request)
+            let decoded = try await decoders.waiting.run { () -> Result<IsolatedDecoding.Decoded, RenderError> in
+                source.withUnsafeReadableBytes { bytes in
+                    Result { () throws(RenderError) in try decoders.decode(bytes, still: still, shrink: shrink, facts: request.meta) }
+                }
+            }
+            switch decoded {
+            case let .success(decoded):
+                return try await render(request, decoded: decoded, outputFormat: outputFormat, deadline: deadline,
+                                        overlays: overlays, extracted: extracted)
+            case let .failure(error):
+                throw Self.serviceError(for: error)
+            }
+        }
         let outcome: Result<(Rendered, VideoFacts?), RenderError> = try await pool.run {
             source.withUnsafeReadableBytes { bytes in
                 Result { () throws(RenderError) in
-                    guard let decoders, IsolatedDecoding.format(of: bytes) != nil else {
-                        return (try Renderer.render(bytes, request: request, settings: settings, outputFormat: outputFormat,
-                                                    deadline: deadline, budget: budget, overlays: overlays, extracted: extracted), nil)
-                    }
-                    // Decoded by a worker process; the rest of the plan runs here on its pixels.
-                    let decoded = try decoders.decode(bytes, still: still, shrink: ShrinkHint(request: request), facts: request.meta)
-                    return (try Self.render(decoded, request: request, settings: settings, outputFormat: outputFormat,
-                                            deadline: deadline, budget: budget, overlays: overlays, extracted: extracted), decoded.video)
+                    (try Renderer.render(bytes, request: request, settings: settings, outputFormat: outputFormat,
+                                         deadline: deadline, budget: budget, overlays: overlays, extracted: extracted), nil)
                 }
             }
         }
         return try thumbnail(from: outcome, request: request)
     }
 
-    /// The rest of the plan on pixels a worker decoded (a frame of a video read in ranges).
+    /// The rest of the plan on pixels a worker decoded.
     func render(_ request: ThumborRequest, decoded: IsolatedDecoding.Decoded, outputFormat: ImageFormat?,
                 deadline: ContinuousClock.Instant?, overlays: [String: [UInt8]], extracted: [FocalPoint]) async throws -> Thumbnail {
         let settings = configuration.render
@@ -326,7 +337,7 @@ public struct ImagingHandler: Sendable {
         guard let decoders else { throw ServiceError(.badRequest, "source is larger than \(configuration.maxSourceBytes) bytes") }
         let started = ContinuousClock.now
         do {
-            let reader = VideoExcerptReader(source: source, decoders: decoders, pool: pool, key: imageURL + "#\(source.length)")
+            let reader = VideoExcerptReader(source: source, decoders: decoders, key: imageURL + "#\(source.length)")
             let (decoded, bytesRead) = try await reader.decode(still: still, facts: facts)
             logger.info("video read in ranges", metadata: [
                 "source_bytes": .stringConvertible(source.length), "bytes_read": .stringConvertible(bytesRead),

@@ -58,6 +58,8 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
     private var alive = 0
     private var remembered: [String: String] = [:]
     private var rememberedOrder: [String] = []
+    /// Threads that wait for workers (one per worker, and a spare), so that render threads never do.
+    public let waiting: RenderPool
     /// Where the server writes files for workers to read (video excerpts): inside the pool's directory.
     public var sharedDirectory: String { root }
     /// What confinement the workers report (`none`, `rlimits`, `rlimits+no-network`).
@@ -69,6 +71,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         self.maxSourceBytes = maxSourceBytes
         self.loaderClasses = loaderClasses
         self.logger = logger
+        waiting = RenderPool(threads: max(1, settings.workers) + 1)
         Self.removeStaleDirectories()
         root = NSTemporaryDirectory() + "pinhole-decoders-\(getpid())-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -100,6 +103,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         condition.unlock()
         for worker in workers { retire(worker) }
         try? FileManager.default.removeItem(atPath: root)
+        Task { [waiting] in try? await waiting.shutdown() }
     }
 
     // MARK: Decoding

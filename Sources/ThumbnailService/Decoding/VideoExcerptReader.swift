@@ -9,7 +9,6 @@ import NIOPosix
 struct VideoExcerptReader {
     let source: RangedSource
     let decoders: DecoderPool
-    let pool: RenderPool
     /// Names the source for the pool's remembered failures (the URL and the length).
     let key: String
 
@@ -34,7 +33,7 @@ struct VideoExcerptReader {
             try write(bytes, at: box.offset, to: descriptor)
         }
         let decoders = self.decoders, key = self.key
-        let listing = try await pool.run { () -> Result<IsolatedDecoding.Decoded, RenderError> in
+        let listing = try await decoders.waiting.run { () -> Result<IsolatedDecoding.Decoded, RenderError> in
             Result { () throws(RenderError) in try decoders.run(WorkerJob(kind: .packets, path: path, firstOnly: still == nil), key: key + "#packets") }
         }.get()
         let index = VideoExcerpt.listing(fromFFprobe: String(decoding: listing.tiff, as: UTF8.self))
@@ -44,7 +43,7 @@ struct VideoExcerptReader {
             bytesRead += Int64(range.count)
             try write(bytes, at: range.lowerBound, to: descriptor)
         }
-        let decoded = try await pool.run { () -> Result<IsolatedDecoding.Decoded, RenderError> in
+        let decoded = try await decoders.waiting.run { () -> Result<IsolatedDecoding.Decoded, RenderError> in
             Result { () throws(RenderError) in try decoders.run(WorkerJob(still: still, path: path, facts: facts), key: key + (still.map { "@" + $0 } ?? "")) }
         }.get()
         return (decoded, bytesRead)
