@@ -7,7 +7,7 @@ itself taking the same frame from the local file (the floor: no fetch at all).
 The master: 1920x1080 ProRes 422 HQ made from the corpus photo (48 frames, panning), stream-copied in a
 loop to 2 GB with the index (`moov`) at the end, as a camera or an edit suite writes it.
 
-Usage: benchmarks/video_ranges.py [--size-gb 2] [--keep DIR]. Traffic goes to 127.0.0.1 only."""
+Usage: benchmarks/video_ranges.py [--size-gb 2] [--keep DIR] [--binary PATH]. Traffic goes to 127.0.0.1 only."""
 import argparse
 import re
 import subprocess
@@ -49,7 +49,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-gb", type=float, default=2.0)
     parser.add_argument("--keep", help="directory to make (and keep) the master in")
+    parser.add_argument("--binary", help="pinhole binary (default: PINHOLE_BINARY or the debug build)")
     arguments = parser.parse_args()
+    if arguments.binary:
+        import conftest
+        conftest.BINARY = arguments.binary
     directory = Path(arguments.keep or tempfile.mkdtemp(prefix="pinhole-master-"))
     directory.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
