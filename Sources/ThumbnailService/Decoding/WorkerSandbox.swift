@@ -37,8 +37,10 @@ enum WorkerSandbox: Equatable, CustomStringConvertible {
         case .unshare:
             return geteuid() == 0 ? [Self.unshareProgram, "--net", "--"] : [Self.unshareProgram, "--user", "--map-root-user", "--net", "--"]
         case .bubblewrap:
+            // A private /tmp first: everything bound after it shows through, even from under the host's /tmp
+            // (the binary of a checkout in /tmp, the pool's directory).
             var arguments = [Self.bwrap, "--unshare-net", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--die-with-parent",
-                             "--cap-drop", "ALL", "--dev", "/dev", "--proc", "/proc"]
+                             "--cap-drop", "ALL", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
             let fileManager = FileManager.default
             for path in ["/usr", "/etc", "/opt"] where fileManager.fileExists(atPath: path) {
                 arguments += ["--ro-bind", path, path]
@@ -55,9 +57,7 @@ enum WorkerSandbox: Equatable, CustomStringConvertible {
             if !["/usr/", "/opt/"].contains(where: { binaryDirectory.hasPrefix($0) }) {
                 arguments += ["--ro-bind", binaryDirectory, binaryDirectory]
             }
-            arguments += ["--tmpfs", "/tmp"]
-            // The pool's directory may itself sit under /tmp: mounted after the tmpfs, the worker's own
-            // directory (inside the pool's) writable on top.
+            // The worker's own directory (inside the pool's) writable on top of the read-only pool.
             arguments += ["--ro-bind", poolDirectory, poolDirectory, "--bind", workerDirectory, workerDirectory,
                           "--chdir", workerDirectory, "--"]
             return arguments

@@ -114,8 +114,6 @@ public struct HTTPLoader: ImageLoader {
                     return .whole(body)
                 } catch let error as ServiceError {
                     throw error
-                } catch is NIOTooManyBytesError {
-                    throw ServiceError(.badRequest, "source is larger than \(settings.maxBytes) bytes")
                 } catch {
                     throw Self.classify(error)
                 }
@@ -137,7 +135,7 @@ public struct HTTPLoader: ImageLoader {
     }
 
     /// Bytes `range` of `url` (a `Range` request; the answer must be that range: 206 with a matching
-    /// `Content-Range`, or 200 for a range that is the whole file).
+    /// `Content-Range`; an origin that ignores ranges, or redirects, is a 502).
     func fetchRange(_ url: String, _ range: Range<Int64>) async throws(ServiceError) -> ByteBuffer {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "User-Agent", value: settings.userAgent)
