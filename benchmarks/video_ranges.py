@@ -64,13 +64,13 @@ def main():
     print(f"master: {length / 1e9:.2f} GB, {duration:.0f} s of 1920x1080 ProRes 422 HQ (made in {time.perf_counter() - started:.0f} s)")
     frames = [("first frame", ""), ("middle", f"filters:still({duration / 2:.2f})/"), ("near the end", "filters:still(-1)/")]
 
-    # The anchor: FFmpeg on the local file, the same seek, nothing fetched.
+    # The anchor: FFmpeg on the local file, the same seek and output as a worker's (one thread, raw TIFF), nothing fetched.
     print("\nanchor: ffmpeg on the local file (no fetch)")
     anchors = {}
     for label, f in frames:
         seek = [] if not f else (["-sseof", "-1"] if "-1" in f else ["-ss", f"{duration / 2:.2f}"])
         t = time.perf_counter()
-        subprocess.run(FFMPEG + seek + ["-i", str(master), "-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "-"],
+        subprocess.run(FFMPEG + seek + ["-threads", "1", "-i", str(master), "-frames:v", "1", "-pix_fmt", "rgb24", "-f", "image2pipe", "-c:v", "tiff", "-compression_algo", "raw", "-"],
                        check=True, capture_output=True)
         anchors[label] = time.perf_counter() - t
         print(f"  {label:13} {anchors[label] * 1000:7.0f} ms")
