@@ -190,3 +190,18 @@ def test_video_uploads_prewarm_and_large_ones_are_read_in_ranges_from_the_file_s
     frame = studio.get(component_thumbnail(studio, large, "fit-in/300x300/filters:still(30.5)"))
     assert frame.status_code == 200 and frame.content == whole_frames[("long.mov", "filters:still(30.5)/")]
     assert 0 < ranged_bytes(studio) - before < 1_000_000
+
+
+def test_an_origin_without_byte_ranges_is_a_clear_502(origin):
+    """A large MOV from an origin that answers every Range request with the whole file (200): a 502 that
+    says so, rather than a download the threshold exists to avoid; a video under the threshold is read whole."""
+    server = PinholeServer(loader="http", allowed_hosts="127.0.0.1", decoder_workers="1", video_ranged_above="500000")
+    try:
+        large = urllib.parse.quote(f"http://{origin}/files/video-prores-640x400.mov", safe="")   # 903 KB
+        response = server.get(sign(f"fit-in/300x300/{large}"))
+        assert response.status_code == 502 and response.text.strip() == "source does not serve byte ranges (upstream 200)"
+        small = urllib.parse.quote(f"http://{origin}/files/video-h264-640x400.mp4", safe="")     # 153 KB
+        assert image_size(served(server, f"fit-in/300x300/{small}").content) == (300, 188)
+        assert server.get("/healthcheck").status_code == 200
+    finally:
+        server.stop()
