@@ -56,6 +56,10 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
     private let condition = NSCondition()
     private var idle: [Worker] = []
     private var alive = 0
+    /// Set by `shutdown`: no worker starts after it. `spawning`: workers being started at this moment
+    /// (each makes its directory inside the pool's, which shutdown removes only once they are done).
+    private var stopped = false
+    private var spawning = 0
     private var remembered: [String: String] = [:]
     private var rememberedOrder: [String] = []
     /// Threads that wait for workers (one per worker, and a spare), so that render threads never do.
@@ -98,8 +102,11 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
 
     public func shutdown() {
         condition.lock()
+        stopped = true
         let workers = idle
         idle = []
+        let deadline = Date().addingTimeInterval(10)
+        while spawning > 0 && condition.wait(until: deadline) {}
         condition.unlock()
         for worker in workers { retire(worker) }
         try? FileManager.default.removeItem(atPath: root)
@@ -262,6 +269,24 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
 
     /// Starts one worker and reads its greeting; nil (logged) if it cannot start.
     private func spawn() -> Worker? {
+        condition.lock()
+        guard !stopped else {
+            condition.unlock()
+            return nil
+        }
+        spawning += 1
+        condition.unlock()
+        defer {
+            condition.lock()
+            spawning -= 1
+            condition.broadcast()
+            condition.unlock()
+        }
+        return startWorker()
+    }
+
+    /// Starts one worker (the body of `spawn`, which keeps count of it for `shutdown`).
+    private func startWorker() -> Worker? {
         let directory = root + "/worker-" + UUID().uuidString.prefix(8)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -311,7 +336,12 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
             }
             condition.lock()
             isolation = greeting.text
+            let late = stopped
             condition.unlock()
+            if late {                   // the pool stopped while this worker started
+                retire(started)
+                return nil
+            }
             return started
         } catch {
             logger.error("decode worker did not start", metadata: ["error": .string("\(error)")])
