@@ -74,10 +74,23 @@ let package = Package(
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
+        // ftrack's web-review renditions of uploads: a durable job queue, FFmpeg confined like the decode
+        // workers, registration through ftrack's JSON API.
+        .target(name: "ReviewEncoding", dependencies: [
+            "FileServer", "ThumbnailService", "ServiceSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Configuration", package: "swift-configuration"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // Confinement of decode workers (prctl, rlimits, a network namespace): used by `pinhole decode-worker`.
         .target(name: "CSandbox"),
         .executableTarget(name: "pinhole", dependencies: [
-            "ThumbnailService", "FileServer", "ServiceSupport", "ThumborURL", "Imaging", "CSystemSupport", "CSandbox", "Vips",
+            "ThumbnailService", "FileServer", "ReviewEncoding", "ServiceSupport", "ThumborURL", "Imaging", "CSystemSupport", "CSandbox", "Vips",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -93,6 +106,10 @@ let package = Package(
             "ThumbnailService", "ThumborURL", "Imaging", "PinholeTestSupport", "ServiceSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Configuration", package: "swift-configuration"),
+        ]),
+        .testTarget(name: "ReviewEncodingTests", dependencies: [
+            "ReviewEncoding", "ServiceSupport",
             .product(name: "Configuration", package: "swift-configuration"),
         ]),
         .testTarget(name: "FileServerTests", dependencies: [

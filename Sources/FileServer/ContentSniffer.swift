@@ -19,7 +19,12 @@ enum ContentSniffer {
         if at(4, ascii("ftypheic")) || at(4, ascii("ftypmif1")) { return "image/heic" }
         if at(4, ascii("ftypqt")) { return "video/quicktime" }
         if at(4, ascii("ftyp")) { return "video/mp4" }
+        // QuickTime from before `ftyp`: the first atom is the movie, its data, or padding.
+        if ["moov", "mdat", "wide", "free", "skip"].contains(where: { at(4, ascii($0)) }) { return "video/quicktime" }
         if at(0, [0x1A, 0x45, 0xDF, 0xA3]) { return "video/webm" }
+        if at(0, ascii("RIFF")) && at(8, ascii("AVI ")) { return "video/x-msvideo" }
+        // MXF: a SMPTE universal label opening the header partition pack.
+        if at(0, [0x06, 0x0E, 0x2B, 0x34, 0x02, 0x05, 0x01, 0x01]) { return "application/mxf" }
         if at(0, ascii("%PDF")) { return "application/pdf" }
         if at(0, ascii("II*\0")) || at(0, ascii("MM\0*")) { return "image/tiff" }
         if at(0, [0x76, 0x2F, 0x31, 0x01]) { return "image/x-exr" }

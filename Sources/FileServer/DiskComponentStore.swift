@@ -21,12 +21,14 @@ public final class DiskComponentStore: ComponentStore {
     private let commitLock = NIOLock()
     private let pool: NIOThreadPool
 
-    public init(root: String, pool: NIOThreadPool = .singleton) throws {
+    /// `recovering`: sweep what a crash left (only the serving process may: another's uploads in flight
+    /// look the same).
+    public init(root: String, pool: NIOThreadPool = .singleton, recovering: Bool = true) throws {
         self.root = (root as NSString).standardizingPath
         incoming = self.root + "/.incoming"
         self.pool = pool
         try FileManager.default.createDirectory(atPath: incoming, withIntermediateDirectories: true)
-        recover()
+        if recovering { recover() }
     }
 
     // MARK: Paths

@@ -92,8 +92,9 @@ public struct FileResponder: HTTPResponder {
             record = try await store.put(id, metadata: metadata, body: request.body, maxBytes: configuration.maxUploadBytes)
         }
         logger.info("stored component", metadata: ["id": .string(id.value), "bytes": .stringConvertible(record.size)])
+        await events.uploadCommitted(record)
         let type = record.contentType.lowercased()
-        if type.hasPrefix("image/") || type.hasPrefix("video/") || type == "application/pdf" {
+        if type.hasPrefix("image/") || type.hasPrefix("video/") || type == "application/pdf" || type == "application/mxf" {
             events.publish(.uploaded(id: record.id, contentType: record.contentType, size: record.size, fileName: record.fileName))
         }
         return Self.json(#"{"id": "\#(record.id)", "size": \#(record.size), "md5": "\#(record.md5)"}"#)

@@ -12,6 +12,7 @@ public enum FileServerEvent: Sendable, Equatable {
 public final class FileServerEvents: Sendable {
     private let subscribers = NIOLockedValueBox<[Int: AsyncStream<FileServerEvent>.Continuation]>([:])
     private let counter = NIOLockedValueBox(0)
+    private let committed = NIOLockedValueBox<(@Sendable (ComponentRecord) async -> Void)?>(nil)
 
     public init() {}
 
@@ -21,6 +22,16 @@ public final class FileServerEvents: Sendable {
         subscribers.withLockedValue { $0[key] = continuation }
         continuation.onTermination = { [weak self] _ in self?.subscribers.withLockedValue { _ = $0.removeValue(forKey: key) } }
         return stream
+    }
+
+    /// `handler` runs after every upload commits and before it is answered: what it records (a review
+    /// job) is on disk when the client hears 200.
+    public func whenCommitted(_ handler: @escaping @Sendable (ComponentRecord) async -> Void) {
+        committed.withLockedValue { $0 = handler }
+    }
+
+    func uploadCommitted(_ record: ComponentRecord) async {
+        if let handler = committed.withLockedValue({ $0 }) { await handler(record) }
     }
 
     public func publish(_ event: FileServerEvent) {

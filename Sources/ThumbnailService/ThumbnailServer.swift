@@ -98,6 +98,16 @@ public struct ThumbnailServer: Sendable {
         return outcomes
     }
 
+    /// Renders `options` (a Thumbor path before the image, such as `fit-in/1024x1024/filters:format(jpeg)`)
+    /// of `imageURL` (percent-encoded) as a thumbnail request would, through the cache; throws `ServiceError`.
+    public func render(imageURL: String, options: String) async throws -> [UInt8] {
+        guard let key = configuration.securityKeys.first else { throw ServiceError(.internalServerError, "no signing key") }
+        let signed = options + "/" + imageURL
+        let authorised = try handler.authorise(rawPath: "/" + URLSigner(key: key).signature(for: signed) + "/" + signed)
+        let (thumbnail, _) = try await handler.thumbnail(for: authorised, onlyIfCached: false)
+        return Array(thumbnail.body.readableBytesView)
+    }
+
     /// Drops a removed component's cached thumbnails and source (the file server's remove hook).
     @discardableResult public func purge(component: String) -> Int {
         (resultCache?.purge(group: component) ?? 0) + (sourceCache?.purge(group: component) ?? 0)

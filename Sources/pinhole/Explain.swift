@@ -4,6 +4,7 @@ import Foundation
 import Imaging
 import Logging
 import NIOCore
+import ReviewEncoding
 import ThumbnailService
 import ThumborURL
 import Vips
@@ -151,7 +152,7 @@ struct ConfigKeys: ParsableCommand {
         for entry in ServiceConfiguration.keys {
             print("\(entry.key)\t\(entry.thumbor)\t\(entry.meaning)")
         }
-        for entry in FileServerConfiguration.keys {
+        for entry in FileServerConfiguration.keys + EncodeConfiguration.keys {
             print("\(entry.key)\t-\t\(entry.meaning)")
         }
     }

@@ -8,6 +8,7 @@ import Hummingbird
 import Logging
 import Metrics
 import Prometheus
+import ReviewEncoding
 import ServiceLifecycle
 import ServiceSupport
 import ThumbnailService
@@ -25,6 +26,7 @@ struct Serve: AsyncParsableCommand {
         let reader = try await options.reader()
         var thumbnails = try await loadOrExit { try ServiceConfiguration(reader: reader) }
         var files = try await loadOrExit { try FileServerConfiguration(reader: reader) }
+        let encode = try await loadOrExit { try EncodeConfiguration(reader: reader) }
         if thumbnails.securityKeys.isEmpty {
             let key = developmentSecret()
             thumbnails.securityKeys = [key]
@@ -43,9 +45,13 @@ struct Serve: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let sources = ComponentSources(thumbnails: thumbnails, files: files)
-        let wiring = Task { await wire(fileServer.events, thumbnails: thumbnailServer, sources: sources, logger: logger) }
+        let encoder = try ReviewEncoder(configuration: encode, store: fileServer.store,
+                                        renderStill: Self.stillRenderer(thumbnailServer, sources: sources), logger: logger)
+        // The review job is recorded before the upload is answered.
+        fileServer.events.whenCommitted { record in encoder.uploaded(record) }
+        let wiring = Task { await wire(fileServer.events, thumbnails: thumbnailServer, encoder: encoder, sources: sources, logger: logger) }
         let group = ServiceGroup(configuration: .init(
-            services: [thumbnailServer.application(metrics: { registry.text() }), fileServer.application(), FreeMemoryRelease()],
+            services: [thumbnailServer.application(metrics: { registry.text() }), fileServer.application(), encoder, FreeMemoryRelease()],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
@@ -62,7 +68,7 @@ struct Serve: AsyncParsableCommand {
     /// The executable joins the two services (the file server never imports the thumbnail service):
     /// an upload of an image or video pre-warms its thumbnails, one upload at a time, off the request
     /// path; a removal purges its cached thumbnails and source.
-    func wire(_ events: FileServerEvents, thumbnails: ThumbnailServer, sources: ComponentSources, logger: Logger) async {
+    func wire(_ events: FileServerEvents, thumbnails: ThumbnailServer, encoder: ReviewEncoder, sources: ComponentSources, logger: Logger) async {
         for await event in events.subscribe() {
             switch event {
             case let .uploaded(id, _, _, _):
@@ -71,6 +77,24 @@ struct Serve: AsyncParsableCommand {
             case let .removed(id):
                 let purged = thumbnails.purge(component: id)
                 logger.info("purged cached thumbnails", metadata: ["id": .string(id), "entries": .stringConvertible(purged)])
+                await encoder.removed(id)
+            }
+        }
+    }
+}
+
+extension Serve {
+    /// Review images and version thumbnails are thumbnails: the same loaders, sandboxed decoders and colour
+    /// handling as any thumbnail of the component. A refusal (4xx) means the media is bad; the rest may pass.
+    static func stillRenderer(_ thumbnails: ThumbnailServer, sources: ComponentSources) -> StillRenderer {
+        { source, box in
+            do {
+                return try await thumbnails.render(imageURL: sources.imageURL(for: source),
+                                                   options: "fit-in/\(box)x\(box)/filters:format(jpeg):quality(90)")
+            } catch let error as ServiceError {
+                let code = error.status.code
+                if (400..<500).contains(code), code != 408, code != 429 { throw StillRenderFailure.badMedia(error.description) }
+                throw StillRenderFailure.transient(error.description)
             }
         }
     }

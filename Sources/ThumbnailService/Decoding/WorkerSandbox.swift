@@ -8,20 +8,20 @@ import Foundation
 /// - `unshare`: util-linux `unshare --net` (as root; else in a user namespace where the kernel allows
 ///   one): no network, the host's files as the server sees them.
 /// - `none`: rlimits and the timeout alone (they apply inside every sandbox too).
-enum WorkerSandbox: Equatable, CustomStringConvertible {
+public enum WorkerSandbox: Equatable, Sendable, CustomStringConvertible {
     case bubblewrap, unshare, none
 
     static let bwrap = "/usr/bin/bwrap", unshareProgram = "/usr/bin/unshare"
 
     /// The sandboxes this machine has the programs for, best first; `none` last.
-    static var available: [WorkerSandbox] {
+    public static var available: [WorkerSandbox] {
         var found: [WorkerSandbox] = []
         if FileManager.default.isExecutableFile(atPath: bwrap) { found.append(.bubblewrap) }
         if FileManager.default.isExecutableFile(atPath: unshareProgram) { found.append(.unshare) }
         return found + [.none]
     }
 
-    var description: String {
+    public var description: String {
         switch self {
         case .bubblewrap: "bubblewrap"
         case .unshare: "unshare"
@@ -31,6 +31,14 @@ enum WorkerSandbox: Equatable, CustomStringConvertible {
 
     /// The command put before the worker's own (empty for `none`).
     func command(workerDirectory: String, poolDirectory: String, executable: String) -> [String] {
+        command(readOnly: [poolDirectory], writable: [workerDirectory], workingDirectory: workerDirectory, executable: executable)
+    }
+
+    /// The command put before a confined program's own (empty for `none`): under bubblewrap it sees the
+    /// system, `readOnly` (files or directories), and can write only `writable` (bound after, so a writable
+    /// directory may sit inside a read-only one) and a private `/tmp`. `executable`'s directory is bound
+    /// read-only when it is outside `/usr` and `/opt` (a Pinhole binary in a checkout).
+    public func command(readOnly: [String], writable: [String], workingDirectory: String, executable: String?) -> [String] {
         switch self {
         case .none:
             return []
@@ -53,13 +61,15 @@ enum WorkerSandbox: Equatable, CustomStringConvertible {
                     arguments += ["--ro-bind", path, path]
                 }
             }
-            let binaryDirectory = (executable as NSString).deletingLastPathComponent
-            if !["/usr/", "/opt/"].contains(where: { binaryDirectory.hasPrefix($0) }) {
-                arguments += ["--ro-bind", binaryDirectory, binaryDirectory]
+            if let executable {
+                let binaryDirectory = (executable as NSString).deletingLastPathComponent
+                if !["/usr/", "/opt/"].contains(where: { binaryDirectory.hasPrefix($0) }) {
+                    arguments += ["--ro-bind", binaryDirectory, binaryDirectory]
+                }
             }
-            // The worker's own directory (inside the pool's) writable on top of the read-only pool.
-            arguments += ["--ro-bind", poolDirectory, poolDirectory, "--bind", workerDirectory, workerDirectory,
-                          "--chdir", workerDirectory, "--"]
+            for path in readOnly { arguments += ["--ro-bind", path, path] }
+            for path in writable { arguments += ["--bind", path, path] }
+            arguments += ["--chdir", workingDirectory, "--"]
             return arguments
         }
     }
