@@ -74,7 +74,8 @@ extension EncodeConfiguration {
         directory = try r.string("directory") ?? directory
         concurrency = try r.int("concurrency", in: 1...16) ?? concurrency
         if let values = try r.strings("sizes") {
-            sizes = try values.map { text in
+            // An empty list (`PINHOLE_ENCODE_SIZES=`): 720p alone.
+            sizes = try values.map(\.trimmed).filter { !$0.isEmpty }.map { text in
                 guard let size = Int(text), RenditionPlan.largerHeights.contains(size) else {
                     throw ConfigurationError(key: "encode.sizes", problem: "'\(text)' is not one of 1080, 1440, 2160")
                 }

@@ -53,7 +53,7 @@ import Testing
         let facts = try #require(MediaFacts.parse(Data(Self.probe.utf8)))
         #expect(facts.displaySize.width == 1024 && facts.displaySize.height == 576)
         #expect(facts.audioChannels == 6 && facts.frameCount == 50 && facts.duration == 2)
-        #expect(facts.outputFrameRate == "25" && !facts.isVariableFrameRate)
+        #expect(facts.outputFrameRate == "25/1" && !facts.isVariableFrameRate)
     }
 
     @Test func variableRatesSnapToTheStandardRateNearTheirAverage() {

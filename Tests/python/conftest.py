@@ -64,11 +64,13 @@ class ServerProcess:
 class PinholeServer(ServerProcess):
     """A real `pinhole serve` process configured through PINHOLE_ environment variables."""
 
-    def __init__(self, **settings):
+    def __init__(self, env=None, workdir=None, **settings):
+        """`settings` are thumbnails.* keys; `env` adds other PINHOLE_ variables (files.*, encode.*)."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        extra_env = env or {}
         env = dict(os.environ)
-        self.workdir = Path(tempfile.mkdtemp(prefix="pinhole-cwd-"))
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="pinhole-cwd-"))
         self.files_port = free_port()
         env.update({
             "PINHOLE_THUMBNAILS_PORT": str(self.port),
@@ -81,6 +83,7 @@ class PinholeServer(ServerProcess):
         })
         for key, value in settings.items():
             env["PINHOLE_THUMBNAILS_" + key.upper()] = str(value)
+        env.update({key: str(value) for key, value in extra_env.items()})
         self.log = tempfile.NamedTemporaryFile(prefix="pinhole-log-", suffix=".txt", delete=False)
         self.env = env
         self.start()
@@ -94,6 +97,18 @@ class PinholeServer(ServerProcess):
         kwargs.setdefault("timeout", 60)
         kwargs.setdefault("allow_redirects", False)
         return requests.get(self.base + path, **kwargs)
+
+    def files_url(self, operation, component_id, **extra):
+        """A signed URL of this process's file server (`/put`, `/get`, `/remove`)."""
+        import urllib.parse
+        params = {"id": component_id, **extra}
+        params["signature"] = file_signature(params, self.env["PINHOLE_FILES_SECRETS"])
+        return f"http://127.0.0.1:{self.files_port}/{operation}?{urllib.parse.urlencode(params)}"
+
+    def cli(self, *arguments, timeout=600):
+        """`pinhole ARGUMENTS` with this server's configuration and working directory."""
+        return subprocess.run([BINARY, *arguments], env=self.env, cwd=self.workdir, capture_output=True, text=True,
+                              timeout=timeout)
 
     def raw_get(self, path):
         """GET with the path sent byte for byte (requests would remove `..` segments)."""
