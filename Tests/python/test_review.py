@@ -4,10 +4,12 @@ ftrack-python-api's `Session.call`/`Session.commit`, since ftrack's server canno
 
 Every rendition is checked with ffprobe (codec, pixel format, size, frame count, frame rate, faststart), is
 decoded whole without an error, and its `ftr_meta` as registered is compared with what ffprobe says."""
+import io
 import json
-import os
-import signal
+import re
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -373,5 +375,70 @@ def test_encode_command_queues_follows_and_refuses_unknown_components(media_dir)
         assert " done " in lines[-1] and "ftrackreview-mp4=" in lines[-1]
         missing = server.cli("encode", str(uuid.uuid4()))
         assert missing.returncode == 1 and "no component" in missing.stderr
+    finally:
+        server.stop()
+
+
+VIDEO_PAGE = """<!doctype html>
+<html><body style="margin:0;background:#808080">
+<video id="v" muted playsinline crossorigin="anonymous" width="640" height="360"></video><div id="status">pending</div>
+<script>
+const video = document.getElementById('v'), status = document.getElementById('status');
+video.onerror = () => { status.textContent = 'error ' + (video.error && video.error.code); };
+video.addEventListener('canplay', () => {
+  status.textContent = 'playable ' + video.videoWidth + 'x' + video.videoHeight + ' ' + video.duration.toFixed(2) +
+    ' s, seekable ' + video.seekable.length + ' ' + video.seekable.end(0).toFixed(2);
+}, {once: true});
+video.src = VIDEO_URL;
+</script></body></html>
+"""
+
+
+def test_browser_plays_the_review_mp4_from_the_file_server(media_dir):
+    """Headless Chromium loads ftrackreview-mp4 straight from the file server into a <video> on another
+    origin until it can play: that needs the type, CORS (crossorigin="anonymous"), a stream Chromium
+    decodes, and range requests (the whole length is seekable only when the server answers ranges).
+    Headless Chromium here composites no video pixels (screenshots and canvas reads are blank for any
+    video), so no screenshot is compared."""
+    from test_browser import chromium
+    import http.server
+    import threading
+    from conftest import free_port
+    server = review_server()
+    try:
+        component = upload(server, media.surround_51(media_dir), "video/mp4")
+        job = wait_job(server, component)
+        mp4 = next(r for r in job["renditions"] if r["name"] == "ftrackreview-mp4")
+        url = server.files_url("get", mp4["componentID"])
+        ranged = requests.get(url, headers={"Range": "bytes=0-99"}, timeout=30)
+        assert ranged.status_code == 206 and ranged.headers["Content-Type"] == "video/mp4" and len(ranged.content) == 100
+        page = VIDEO_PAGE.replace("VIDEO_URL", repr(url))
+
+        class PageHandler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                body = page.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        # The page comes from "localhost", the file server is "127.0.0.1" on another port: another origin.
+        page_server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), PageHandler)
+        threading.Thread(target=page_server.serve_forever, daemon=True).start()
+        profile = tempfile.mkdtemp(prefix="pinhole-chromium-")
+        try:
+            dom = subprocess.run([chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                  f"--user-data-dir={profile}", "--timeout=8000", "--dump-dom",
+                                  f"http://localhost:{page_server.server_address[1]}/page.html"],
+                                 capture_output=True, text=True, timeout=120)
+        finally:
+            page_server.shutdown()
+            shutil.rmtree(profile, ignore_errors=True)
+        shown = re.search(r'id="status">([^<]*)<', dom.stdout)
+        assert shown is not None and shown.group(1) == "playable 1280x720 2.00 s, seekable 1 2.00", (dom.stdout[-600:], dom.stderr[-1500:])
     finally:
         server.stop()
