@@ -380,26 +380,39 @@ def test_encode_command_queues_follows_and_refuses_unknown_components(media_dir)
 
 
 VIDEO_PAGE = """<!doctype html>
-<html><body style="margin:0;background:#808080">
-<video id="v" muted playsinline crossorigin="anonymous" width="640" height="360"></video><div id="status">pending</div>
+<html><body style="margin:0;background:#808080"><canvas id="c" width="640" height="360" style="display:block"></canvas>
+<div id="status">pending</div>
+<video id="v" muted playsinline crossorigin="anonymous" width="640" height="360"></video>
 <script>
 const video = document.getElementById('v'), status = document.getElementById('status');
 video.onerror = () => { status.textContent = 'error ' + (video.error && video.error.code); };
+let playable = '', drawn = false;
+function update() { if (playable && drawn) status.textContent = playable + ', frame drawn'; }
+// The first decoded frame is drawn on the canvas (reading it back throws unless CORS allows it).
+video.requestVideoFrameCallback(() => {
+  const canvas = document.getElementById('c').getContext('2d');
+  canvas.drawImage(video, 0, 0, 640, 360);
+  canvas.getImageData(0, 0, 1, 1);
+  drawn = true;
+  update();
+});
 video.addEventListener('canplay', () => {
-  status.textContent = 'playable ' + video.videoWidth + 'x' + video.videoHeight + ' ' + video.duration.toFixed(2) +
+  playable = 'playable ' + video.videoWidth + 'x' + video.videoHeight + ' ' + video.duration.toFixed(2) +
     ' s, seekable ' + video.seekable.length + ' ' + video.seekable.end(0).toFixed(2);
+  update();
 }, {once: true});
 video.src = VIDEO_URL;
 </script></body></html>
 """
 
 
-def test_browser_plays_the_review_mp4_from_the_file_server(media_dir):
+def test_browser_plays_the_review_mp4_from_the_file_server(media_dir, tmp_path):
     """Headless Chromium loads ftrackreview-mp4 straight from the file server into a <video> on another
     origin until it can play: that needs the type, CORS (crossorigin="anonymous"), a stream Chromium
     decodes, and range requests (the whole length is seekable only when the server answers ranges).
-    Headless Chromium here composites no video pixels (screenshots and canvas reads are blank for any
-    video), so no screenshot is compared."""
+    A screenshot shows the first frame Chromium decoded: the canvas it is drawn on (at the top, a fixed
+    place) is compared with FFmpeg's decoding of the same file. (A <video> outside the window is never
+    decoded by headless Chromium, so the element stays in view.)"""
     from test_browser import chromium
     import http.server
     import threading
@@ -430,15 +443,26 @@ def test_browser_plays_the_review_mp4_from_the_file_server(media_dir):
         page_server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), PageHandler)
         threading.Thread(target=page_server.serve_forever, daemon=True).start()
         profile = tempfile.mkdtemp(prefix="pinhole-chromium-")
+        screenshot = tmp_path / "shot.png"
+        page_url = f"http://localhost:{page_server.server_address[1]}/page.html"
+        browser = [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                   "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={profile}", "--timeout=8000",
+                   "--window-size=640,800"]
         try:
-            dom = subprocess.run([chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                  f"--user-data-dir={profile}", "--timeout=8000", "--dump-dom",
-                                  f"http://localhost:{page_server.server_address[1]}/page.html"],
-                                 capture_output=True, text=True, timeout=120)
+            dom = subprocess.run(browser + ["--dump-dom", page_url], capture_output=True, text=True, timeout=120)
+            subprocess.run(browser + [f"--screenshot={screenshot}", page_url], capture_output=True, text=True, timeout=120)
         finally:
             page_server.shutdown()
             shutil.rmtree(profile, ignore_errors=True)
         shown = re.search(r'id="status">([^<]*)<', dom.stdout)
-        assert shown is not None and shown.group(1) == "playable 1280x720 2.00 s, seekable 1 2.00", (dom.stdout[-600:], dom.stderr[-1500:])
+        assert shown is not None and shown.group(1) == "playable 1280x720 2.00 s, seekable 1 2.00, frame drawn", (dom.stdout[-600:], dom.stderr[-1500:])
+        path, _ = fetch(server, mp4["componentID"], tmp_path, ".mp4")
+        frame = tmp_path / "frame.png"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-frames:v", "1", "-vf", "scale=640:360", str(frame)], check=True)
+        from PIL import Image
+        with Image.open(screenshot) as shot:
+            region = io.BytesIO()
+            shot.convert("RGB").crop((0, 0, 640, 360)).save(region, "PNG")
+        assert mean_difference(region.getvalue(), frame.read_bytes()) < 8
     finally:
         server.stop()
