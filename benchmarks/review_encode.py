@@ -73,7 +73,8 @@ def thumbnail_load(server, seconds, clients=2):
 def job_of(server, component):
     """The job's file read directly (running `pinhole encode status` this often would itself take CPU from the encode)."""
     found = []
-    for path in (server.workdir / "data" / "review" / "jobs").glob("*.json"):
+    review = server.workdir / "data" / "review"
+    for path in [*(review / "jobs").glob("*.json"), *(review / "finished").glob("*.json")]:
         try:
             job = json.loads(path.read_text())
         except (OSError, ValueError):

@@ -1,20 +1,25 @@
 import Foundation
 import NIOConcurrencyHelpers
 
-/// The durable job queue: one JSON file per job in `<directory>/jobs`, each write a new file fsynced and
-/// renamed over the old (so a crash leaves the previous state or the next, never half of one).
+/// The durable job queue: one JSON file per job, each write a new file fsynced and renamed over the old
+/// (so a crash leaves the previous state or the next, never half of one). Queued and running jobs live in
+/// `<directory>/jobs`, finished ones in `<directory>/finished`: the runner, which looks for due jobs
+/// several times a second, reads only the few unfinished ones however long the history grows.
 ///
 /// Processes share it: `pinhole encode ID` adds job files while `pinhole serve` runs them. Only the
 /// process holding the runner lock (`runner.lock`, flock) changes existing jobs.
 public final class JobQueue: Sendable {
     public let directory: String
     let jobs: String
+    let finished: String
     private let lock = NIOLock()
 
     public init(directory: String) throws {
         self.directory = Self.absolute(directory)
         jobs = self.directory + "/jobs"
+        finished = self.directory + "/finished"
         try FileManager.default.createDirectory(atPath: jobs, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: finished, withIntermediateDirectories: true)
     }
 
     /// The scratch directory of a job's encodes (made fresh by each attempt).
@@ -22,24 +27,44 @@ public final class JobQueue: Sendable {
 
     // MARK: Reading
 
+    /// The job, finished or not (a finished copy wins: a crash between writing it and removing the
+    /// unfinished one leaves both).
     public func load(_ id: String) -> ReviewJob? {
-        guard let data = FileManager.default.contents(atPath: path(id)) else { return nil }
-        return try? JSONDecoder().decode(ReviewJob.self, from: data)
+        read(finished + "/" + id + ".json") ?? read(path(id))
     }
 
     /// Every job, oldest first.
     public func all() -> [ReviewJob] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: jobs)) ?? []
-        return names.filter { $0.hasSuffix(".json") }
-            .compactMap { load(String($0.dropLast(5))) }
-            .sorted { ($0.created, $0.id) < ($1.created, $1.id) }
+        var byID: [String: ReviewJob] = [:]
+        for job in read(directory: jobs) { byID[job.id] = job }
+        for job in read(directory: finished) { byID[job.id] = job }
+        return Self.ordered(Array(byID.values))
+    }
+
+    /// Queued and running jobs, oldest first.
+    public func unfinished() -> [ReviewJob] {
+        Self.ordered(read(directory: jobs).filter { !$0.state.isFinished })
     }
 
     public func jobs(of source: String) -> [ReviewJob] { all().filter { $0.source == source } }
 
     /// The oldest queued job due at `now` and not in `excluding`.
     func nextDue(now: Date, excluding running: Set<String>) -> ReviewJob? {
-        all().first { $0.state == .queued && $0.notBefore <= now.timeIntervalSince1970 && !running.contains($0.id) }
+        unfinished().first { $0.state == .queued && $0.notBefore <= now.timeIntervalSince1970 && !running.contains($0.id) }
+    }
+
+    private func read(_ path: String) -> ReviewJob? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? JSONDecoder().decode(ReviewJob.self, from: data)
+    }
+
+    private func read(directory: String) -> [ReviewJob] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.compactMap { read(directory + "/" + $0) }
+    }
+
+    private static func ordered(_ jobs: [ReviewJob]) -> [ReviewJob] {
+        jobs.sorted { ($0.created, $0.id) < ($1.created, $1.id) }
     }
 
     // MARK: Writing
@@ -52,7 +77,7 @@ public final class JobQueue: Sendable {
         return job
     }
 
-    /// Writes `job` durably (its `updated` set to now).
+    /// Writes `job` durably (its `updated` set to now); a finished job moves to `finished`.
     public func save(_ job: ReviewJob) throws {
         var job = job
         job.updated = Date().timeIntervalSince1970
@@ -60,29 +85,43 @@ public final class JobQueue: Sendable {
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(job)
         try lock.withLock {
-            let temporary = jobs + "/.\(job.id).\(UUID().uuidString.prefix(8)).tmp"
+            let directory = job.state.isFinished ? finished : jobs
+            let temporary = directory + "/.\(job.id).\(UUID().uuidString.prefix(8)).tmp"
             guard FileManager.default.createFile(atPath: temporary, contents: data) else {
                 throw CocoaError(.fileWriteUnknown)
             }
             let descriptor = open(temporary, O_RDONLY)
             if descriptor >= 0 { fsync(descriptor); close(descriptor) }
-            guard rename(temporary, path(job.id)) == 0 else {
+            guard rename(temporary, directory + "/" + job.id + ".json") == 0 else {
                 unlink(temporary)
                 throw CocoaError(.fileWriteUnknown)
             }
-            let directoryDescriptor = open(jobs, O_RDONLY)
-            if directoryDescriptor >= 0 { fsync(directoryDescriptor); close(directoryDescriptor) }
+            Self.syncDirectory(directory)
+            if job.state.isFinished, unlink(path(job.id)) == 0 {
+                Self.syncDirectory(jobs)
+            }
         }
+    }
+
+    private static func syncDirectory(_ path: String) {
+        let descriptor = open(path, O_RDONLY)
+        if descriptor >= 0 { fsync(descriptor); close(descriptor) }
     }
 
     /// Jobs left `running` by a process that stopped (a restart, SIGKILL) are queued again; stray
     /// temporary files are removed. Called by the runner lock's holder only.
     func recoverInterrupted() -> [ReviewJob] {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: jobs)) ?? [] where name.hasSuffix(".tmp") {
-            try? FileManager.default.removeItem(atPath: jobs + "/" + name)
+        for directory in [jobs, finished] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".tmp") {
+                try? FileManager.default.removeItem(atPath: directory + "/" + name)
+            }
+        }
+        // Finished, and its unfinished copy not yet removed when the process stopped.
+        for job in read(directory: jobs) where FileManager.default.fileExists(atPath: finished + "/" + job.id + ".json") {
+            unlink(path(job.id))
         }
         var recovered: [ReviewJob] = []
-        for var job in all() where job.state == .running {
+        for var job in unfinished() where job.state == .running {
             job.state = .queued
             job.step = nil
             job.progress = nil

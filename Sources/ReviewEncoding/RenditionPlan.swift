@@ -62,7 +62,7 @@ enum FFmpegArguments {
                          "-map", "0:v:0"]
         if facts.audioChannels != nil { arguments += ["-map", "0:a:0"] }
         // Scaled into Rec.709 limited range (what browsers assume for H.264), square pixels, 8-bit 4:2:0.
-        let filters = "scale=\(width):\(height):flags=bicubic:out_color_matrix=bt709:out_range=tv,setsar=1,format=yuv420p"
+        let filters = "scale=\(width):\(height):flags=bicubic\(inputMatrix(facts)):out_color_matrix=bt709:out_range=tv,setsar=1,format=yuv420p"
         arguments += ["-vf", filters]
         // A constant frame rate: ftrack's player steps frames by frameRate.
         if let rate = facts.outputFrameRate { arguments += ["-fps_mode", "cfr", "-r", rate] }
@@ -74,6 +74,15 @@ enum FFmpegArguments {
         if facts.audioChannels != nil { arguments += ["-c:a", "aac", "-b:a", "192k", "-ac", "2", "-ar", "48000"] }
         arguments += ["-movflags", "+faststart", "-map_metadata", "-1", "-progress", progress, "-nostats", output]
         return arguments
+    }
+
+    /// A source that does not say its YUV matrix: swscale would take Rec.601, right for SD, a colour shift
+    /// for HD (most untagged masters are Rec.709). Tagged sources are converted from what they say.
+    static func inputMatrix(_ facts: MediaFacts) -> String {
+        let untagged = facts.colorSpace == nil || ["unknown", "reserved", "unspecified"].contains(facts.colorSpace!)
+        let yuv = facts.pixelFormat.map { $0.hasPrefix("yuv") || $0.hasPrefix("nv") } ?? true
+        guard untagged, yuv else { return "" }
+        return facts.height >= 720 ? ":in_color_matrix=bt709" : ":in_color_matrix=bt601"
     }
 
     static func probe(_ path: String) -> [String] {

@@ -65,7 +65,7 @@ public final class ReviewEncoder: Service, Sendable {
         do {
             let job = try queue.enqueue(source: record.id, sourceMD5: record.md5)
             logger.info("review encoding queued", metadata: ["job": .string(job.id), "component": .string(record.id)])
-            for var earlier in queue.jobs(of: record.id) where earlier.id != job.id && earlier.state == .queued {
+            for var earlier in queue.unfinished() where earlier.source == record.id && earlier.id != job.id && earlier.state == .queued {
                 earlier.state = .cancelled
                 earlier.reason = "superseded by a new upload of the component"
                 try? queue.save(earlier)
@@ -236,6 +236,7 @@ public final class ReviewEncoder: Service, Sendable {
             }
             job.renditions.append(Rendition(name: Rendition.thumbnailName, componentID: Self.newID(), fileType: ".jpg", contentType: "image/jpeg",
                                             width: configuration.thumbnailSize, height: configuration.thumbnailSize))
+            reuseIdentities(&job)
             try? queue.save(job)
         }
         var facts: MediaFacts?
@@ -312,6 +313,19 @@ public final class ReviewEncoder: Service, Sendable {
         }
     }
 
+    /// Encoding the same upload again (`pinhole encode ID`) refreshes the components an earlier job made,
+    /// under their ids, instead of adding a second set to the version: registration then finds them.
+    private func reuseIdentities(_ job: inout ReviewJob) {
+        let earlier = queue.jobs(of: job.source).last { $0.id != job.id && $0.state == .done && $0.sourceMD5 == job.sourceMD5 }
+        guard let earlier else { return }
+        for index in job.renditions.indices {
+            if let same = earlier.renditions.first(where: { $0.name == job.renditions[index].name }) {
+                job.renditions[index].componentID = same.componentID
+            }
+        }
+        job.versionID = earlier.versionID
+    }
+
     /// ffprobe on `path`, confined like FFmpeg.
     private func probe(_ path: String, work: String, process: ConfinedProcess, cancellation: Cancellation) async throws -> MediaFacts {
         let output = work + "/probe-\(UUID().uuidString.prefix(8)).json"
@@ -353,7 +367,7 @@ public final class ReviewEncoder: Service, Sendable {
         }
         job.progress = snapshot.withLockedValue { $0.progress }
         if outcome.cancelled { throw ReviewError.cancelled }
-        if outcome.timedOut { throw ReviewError.badMedia("encoding \(rendition.name) took longer than \(Int(timeout)) s") }
+        if outcome.timedOut { throw ReviewError.badMedia("encoding \(rendition.name) took longer than \(Int(timeout.rounded(.up))) s") }
         guard outcome.succeeded else {
             throw ReviewError.badMedia("FFmpeg could not encode \(rendition.name): \(outcome.errors.isEmpty ? "exit status \(outcome.status)" : outcome.errors)")
         }
@@ -370,8 +384,7 @@ public final class ReviewEncoder: Service, Sendable {
     }
 
     private func updateQueueLength() {
-        let pending = queue.all().filter { $0.state == .queued || $0.state == .running }.count
-        ReviewMetrics.queueLength.record(pending)
+        ReviewMetrics.queueLength.record(queue.unfinished().count)
     }
 
     static func newID() -> String { UUID().uuidString.lowercased() }

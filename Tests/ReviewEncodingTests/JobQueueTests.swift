@@ -30,6 +30,30 @@ import Testing
         #expect(reopened.nextDue(now: Date(), excluding: [first.id]).map(\.id) == second.id)
     }
 
+    @Test func finishedJobsMoveOutOfTheRunnersWay() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let queue = try JobQueue(directory: directory)
+        var job = try queue.enqueue(source: "c", sourceMD5: nil)
+        let other = try queue.enqueue(source: "d", sourceMD5: nil)
+        job.state = .done
+        try queue.save(job)
+        #expect(FileManager.default.fileExists(atPath: directory + "/finished/\(job.id).json"))
+        #expect(!FileManager.default.fileExists(atPath: directory + "/jobs/\(job.id).json"))
+        #expect(queue.unfinished().map(\.id) == [other.id])
+        #expect(queue.all().map(\.id) == [job.id, other.id])
+        #expect(queue.load(job.id)?.state == .done)
+        // A stop between writing the finished copy and removing the other leaves both: the finished one wins.
+        var stale = job
+        stale.state = .running
+        let data = try JSONEncoder().encode(stale)
+        FileManager.default.createFile(atPath: directory + "/jobs/\(job.id).json", contents: data)
+        #expect(queue.load(job.id)?.state == .done)
+        #expect(queue.all().count == 2)
+        #expect(queue.recoverInterrupted().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/jobs/\(job.id).json"))
+    }
+
     @Test func aJobWaitingForItsRetryIsNotDue() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -39,6 +39,36 @@ import Testing
     }
 }
 
+@Suite struct FFmpegArgumentsTests {
+    func filters(_ facts: MediaFacts) -> String {
+        let arguments = FFmpegArguments.mp4(source: "/in.mov", output: "/out.mp4", progress: "/p.txt", facts: facts, width: 1280, height: 720,
+                                            configuration: EncodeConfiguration())
+        return arguments[arguments.firstIndex(of: "-vf")! + 1]
+    }
+
+    @Test func untaggedSourcesAreReadWithTheMatrixTheirSizeImplies() {
+        var facts = MediaFacts(formatName: "mov", codec: "prores", width: 1920, height: 1080, rFrameRate: "25/1", averageFrameRate: "25/1")
+        facts.pixelFormat = "yuv422p10le"
+        #expect(filters(facts).contains(":in_color_matrix=bt709:out_color_matrix=bt709"))
+        facts.height = 576
+        #expect(filters(facts).contains(":in_color_matrix=bt601:"))
+        facts.colorSpace = "bt470bg"     // tagged: swscale follows the tag
+        #expect(!filters(facts).contains("in_color_matrix"))
+        facts.colorSpace = nil
+        facts.pixelFormat = "gbrp10le"   // RGB has no YUV matrix to guess
+        #expect(!filters(facts).contains("in_color_matrix"))
+    }
+
+    @Test func audioIsStereoAACOnlyWhenTheSourceHasAudio() {
+        var facts = MediaFacts(formatName: "mp4", codec: "h264", width: 640, height: 360, rFrameRate: "30/1", averageFrameRate: "30/1")
+        let silent = FFmpegArguments.mp4(source: "/in", output: "/out.mp4", progress: "/p", facts: facts, width: 640, height: 360, configuration: EncodeConfiguration())
+        #expect(!silent.contains("-c:a") && !silent.contains("0:a:0"))
+        facts.audioChannels = 6
+        let loud = FFmpegArguments.mp4(source: "/in", output: "/out.mp4", progress: "/p", facts: facts, width: 640, height: 360, configuration: EncodeConfiguration())
+        #expect(loud.contains("aac") && loud[loud.firstIndex(of: "-ac")! + 1] == "2" && loud.contains("+faststart"))
+    }
+}
+
 @Suite struct MediaFactsTests {
     static let probe = #"""
     {"streams": [

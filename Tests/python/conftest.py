@@ -105,6 +105,8 @@ class PinholeServer(ServerProcess):
         params["signature"] = file_signature(params, self.env["PINHOLE_FILES_SECRETS"])
         return f"http://127.0.0.1:{self.files_port}/{operation}?{urllib.parse.urlencode(params)}"
 
+    cli_binary = BINARY
+
     def cli(self, *arguments, timeout=600):
         """`pinhole ARGUMENTS` with this server's configuration and working directory."""
         return subprocess.run([BINARY, *arguments], env=self.env, cwd=self.workdir, capture_output=True, text=True,

@@ -6,6 +6,7 @@ Every rendition is checked with ffprobe (codec, pixel format, size, frame count,
 decoded whole without an error, and its `ftr_meta` as registered is compared with what ffprobe says."""
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -322,6 +323,14 @@ def test_sigkill_mid_encode_then_restart_completes_the_job_once(media_dir):
             assert encoder_processes(server.workdir) == [], "FFmpeg died with its server"
             assert job_of(server, component)["state"] == "running"
             server.start()
+            # A graceful stop (SIGTERM) mid-encode: FFmpeg is stopped and the job queued again at once.
+            wait_job(server, component, until=lambda job: job["state"] == "running" and (job.get("progress") or 0) > 0.02)
+            server.stop()
+            assert server.process.returncode == 0
+            stopped = job_of(server, component)
+            assert stopped["state"] == "queued" and stopped["reason"] == "interrupted by a stop; runs again at the next start"
+            assert encoder_processes(server.workdir) == []
+            server.start()
             job = wait_job(server, component, timeout=600)
             assert job["state"] == "done" and job["registration"] == "registered"
             assert "interrupted" in server.logs()
@@ -362,6 +371,52 @@ def test_a_removed_video_cancels_its_jobs_and_removes_their_renditions(media_dir
             server.stop()
 
 
+def test_an_encode_slower_than_its_timeout_fails_with_the_reason(media_dir):
+    server = review_server(minimum_timeout=1, timeout_factor=0.001, sizes="")
+    try:
+        component = upload(server, media.uhd_30s(media_dir), "video/mp4")
+        job = wait_job(server, component)
+        assert job["state"] == "failed" and job["reason"] == "encoding ftrackreview-mp4 took longer than 1 s"
+        time.sleep(0.5)
+        assert encoder_processes(server.workdir) == []
+    finally:
+        server.stop()
+
+
+def test_encode_command_draws_a_progress_bar_on_a_terminal(media_dir):
+    import pty
+    import select
+    server = review_server(enabled="false", sizes="")
+    try:
+        component = upload(server, media.uhd_30s(media_dir), "video/mp4")
+        leader, follower = pty.openpty()
+        process = subprocess.Popen([server.cli_binary, "encode", component], env=server.env, cwd=server.workdir,
+                                   stdout=follower, stderr=subprocess.PIPE)
+        os.close(follower)
+        output = b""
+        while True:
+            ready, _, _ = select.select([leader], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            elif process.poll() is not None:
+                break
+        process.wait(600)
+        os.close(leader)
+        text = output.decode(errors="replace")
+        assert process.returncode == 0, text[-2000:]
+        bars = re.findall(r"\r\x1b\[2K\[([#.]{30})\] (\d+)% making ftrackreview-mp4", text)
+        assert len(bars) >= 2 and any(0 < int(percent) < 100 for _, percent in bars), text[-2000:]
+        assert " done " in text.splitlines()[-1]
+    finally:
+        server.stop()
+
+
 def test_encode_command_queues_follows_and_refuses_unknown_components(media_dir):
     server = review_server(enabled="false")
     try:
@@ -373,6 +428,13 @@ def test_encode_command_queues_follows_and_refuses_unknown_components(media_dir)
         assert lines[0].startswith(f"{component}: queued as job ")
         assert any("making ftrackreview-mp4" in l for l in lines)
         assert " done " in lines[-1] and "ftrackreview-mp4=" in lines[-1]
+        # Encoding it again refreshes the same components (nothing new for ftrack to list twice).
+        first = job_of(server, component)
+        again = server.cli("encode", component)
+        assert again.returncode == 0, again.stderr
+        second = job_of(server, component)
+        assert second["id"] != first["id"] and second["state"] == "done"
+        assert [(r["name"], r["componentID"]) for r in second["renditions"]] == [(r["name"], r["componentID"]) for r in first["renditions"]]
         missing = server.cli("encode", str(uuid.uuid4()))
         assert missing.returncode == 1 and "no component" in missing.stderr
     finally:
