@@ -107,6 +107,7 @@ public final class ReviewEncoder: Service, Sendable {
             return
         }
         defer { lock.release() }
+        ReviewMetrics.register()
         for job in queue.recoverInterrupted() {
             logger.notice("review job interrupted by a stop; queued again", metadata: ["job": .string(job.id), "component": .string(job.source)])
         }
@@ -236,7 +237,7 @@ public final class ReviewEncoder: Service, Sendable {
             }
             job.renditions.append(Rendition(name: Rendition.thumbnailName, componentID: Self.newID(), fileType: ".jpg", contentType: "image/jpeg",
                                             width: configuration.thumbnailSize, height: configuration.thumbnailSize))
-            reuseIdentities(&job)
+            await reuseIdentities(&job)
             try? queue.save(job)
         }
         var facts: MediaFacts?
@@ -313,14 +314,21 @@ public final class ReviewEncoder: Service, Sendable {
         }
     }
 
-    /// Encoding the same upload again (`pinhole encode ID`) refreshes the components an earlier job made,
-    /// under their ids, instead of adding a second set to the version: registration then finds them.
-    private func reuseIdentities(_ job: inout ReviewJob) {
-        let earlier = queue.jobs(of: job.source).last { $0.id != job.id && $0.state == .done && $0.sourceMD5 == job.sourceMD5 }
+    /// Encoding the same upload again (`pinhole encode ID`) works on the components an earlier job made,
+    /// under their ids, instead of adding a second set to the version (registration then finds them). What
+    /// a failed job stored and the store still has (its registration was refused, say) is not made again.
+    private func reuseIdentities(_ job: inout ReviewJob) async {
+        let earlier = queue.jobs(of: job.source).last {
+            $0.id != job.id && ($0.state == .done || $0.state == .failed) && $0.sourceMD5 == job.sourceMD5 && !$0.renditions.isEmpty
+        }
         guard let earlier else { return }
         for index in job.renditions.indices {
-            if let same = earlier.renditions.first(where: { $0.name == job.renditions[index].name }) {
-                job.renditions[index].componentID = same.componentID
+            guard let same = earlier.renditions.first(where: { $0.name == job.renditions[index].name }) else { continue }
+            job.renditions[index].componentID = same.componentID
+            if earlier.state == .failed, same.stored, let id = ComponentID(same.componentID), let stored = try? await store.open(id) {
+                await stored.close()
+                job.renditions[index] = same
+                job.renditions[index].registered = false
             }
         }
         job.versionID = earlier.versionID

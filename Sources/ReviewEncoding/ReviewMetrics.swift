@@ -12,4 +12,10 @@ enum ReviewMetrics {
     }
     /// Seconds of video encoded (per rendition).
     static let mediaSeconds = FloatingPointCounter(label: "pinhole_encoded_media_seconds_total")
+
+    /// Creates every series at start, so that a scrape shows zeros rather than nothing.
+    static func register() {
+        _ = (queueLength, encodes, mediaSeconds)
+        for reason in ["media", "retried", "gave_up"] { _ = failures(reason) }
+    }
 }

@@ -243,7 +243,8 @@ def test_a_corrupt_video_fails_once_with_its_reason_and_the_service_keeps_servin
     assert server.get("/healthcheck").status_code == 200
     status = server.cli("encode", "status")
     assert any(component in l and "failed" in l and "FFmpeg" in l for l in status.stdout.splitlines())
-    assert 'pinhole_encode_failures_total{reason="media"}' in server.get("/metrics").text
+    failures = re.search(r'pinhole_encode_failures_total\{reason="media"\} (\d+)', server.get("/metrics").text)
+    assert failures is not None and int(failures.group(1)) >= 1
     # It keeps encoding too.
     good = upload(server, media.no_audio(media_dir), "video/quicktime", ftrack)
     assert wait_job(server, good)["state"] == "done"
@@ -279,6 +280,15 @@ def test_a_refused_api_key_is_reported_and_the_renditions_are_kept(media_dir):
             for rendition in job["renditions"]:
                 assert requests.get(server.files_url("get", rendition["componentID"]), timeout=30).status_code == 200
             assert "test-api-key" not in server.logs()
+            # The key mended: encoding the upload again registers what was stored, without encoding it again.
+            server.stop()
+            server = review_server(ftrack, workdir=server.workdir, api_key="another-key")
+            assert server.cli("encode", component).returncode == 0
+            again = job_of(server, component)
+            assert again["state"] == "done" and again["registration"] == "registered"
+            assert [r["componentID"] for r in again["renditions"]] == [r["componentID"] for r in job["renditions"]]
+            assert "pinhole_encodes_total 0" in server.get("/metrics").text
+            assert sorted(registered(ftrack, again["versionID"])) == ["ftrackreview-mp4", "main", "thumbnail"]
         finally:
             server.stop()
 
