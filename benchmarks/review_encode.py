@@ -93,9 +93,9 @@ def upload(server, path):
 
 def plain_ffmpeg(master, output):
     """The same settings as Pinhole's ftrackreview-mp4 (FFmpegArguments.mp4), at normal priority, unconfined."""
-    arguments = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-i", str(master), "-map", "0:v:0", "-map", "0:a:0",
-                 "-vf", "scale=1280:720:flags=bicubic:out_color_matrix=bt709:out_range=tv,setsar=1,format=yuv420p",
-                 "-fps_mode", "cfr", "-r", "25/1", "-c:v", "libx264", "-preset", "medium", "-crf", "20", "-profile:v", "high",
+    arguments = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-i", str(master),
+                 "-filter_complex", "[0:v:0]split=1[s0];[s0]scale=1280:720:flags=bicubic:in_color_matrix=bt709:out_color_matrix=bt709:out_range=tv,setsar=1,format=yuv420p[v0]",
+                 "-map", "[v0]", "-map", "0:a:0", "-fps_mode", "cfr", "-r", "25/1", "-c:v", "libx264", "-preset", "medium", "-crf", "20", "-profile:v", "high",
                  "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv",
                  "-c:a", "aac", "-b:a", "192k", "-ac", "2", "-ar", "48000", "-movflags", "+faststart", "-map_metadata", "-1", str(output)]
     started = time.perf_counter()

@@ -54,25 +54,39 @@ enum RenditionPlan {
     }
 }
 
-/// The FFmpeg command of one MP4 rendition.
+/// The FFmpeg command of a source's MP4 renditions: one run, the source decoded once and its picture split
+/// to one scaler and encoder per rendition (a 4K master is not decoded again for every size).
 enum FFmpegArguments {
-    static func mp4(source: String, output: String, progress: String, facts: MediaFacts, width: Int, height: Int,
+    struct Output: Sendable {
+        var path: String
+        var width: Int
+        var height: Int
+    }
+
+    static func mp4(source: String, outputs: [Output], progress: String, facts: MediaFacts,
                     configuration: EncodeConfiguration) -> [String] {
-        var arguments = ["/usr/bin/ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-i", source,
-                         "-map", "0:v:0"]
-        if facts.audioChannels != nil { arguments += ["-map", "0:a:0"] }
+        var arguments = ["/usr/bin/ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+                         "-progress", progress, "-nostats", "-i", source]
         // Scaled into Rec.709 limited range (what browsers assume for H.264), square pixels, 8-bit 4:2:0.
-        let filters = "scale=\(width):\(height):flags=bicubic\(inputMatrix(facts)):out_color_matrix=bt709:out_range=tv,setsar=1,format=yuv420p"
-        arguments += ["-vf", filters]
-        // A constant frame rate: ftrack's player steps frames by frameRate.
-        if let rate = facts.outputFrameRate { arguments += ["-fps_mode", "cfr", "-r", rate] }
-        arguments += ["-c:v", "libx264", "-preset", configuration.preset, "-crf", String(configuration.crf),
-                      "-profile:v", "high", "-pix_fmt", "yuv420p",
-                      "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
-        if configuration.threads > 0 { arguments += ["-threads", String(configuration.threads)] }
-        // Stereo AAC: every browser plays it; 5.1 is folded down.
-        if facts.audioChannels != nil { arguments += ["-c:a", "aac", "-b:a", "192k", "-ac", "2", "-ar", "48000"] }
-        arguments += ["-movflags", "+faststart", "-map_metadata", "-1", "-progress", progress, "-nostats", output]
+        var graph = "[0:v:0]split=\(outputs.count)" + outputs.indices.map { "[s\($0)]" }.joined()
+        for (index, output) in outputs.enumerated() {
+            graph += ";[s\(index)]scale=\(output.width):\(output.height):flags=bicubic\(inputMatrix(facts))"
+                + ":out_color_matrix=bt709:out_range=tv,setsar=1,format=yuv420p[v\(index)]"
+        }
+        arguments += ["-filter_complex", graph]
+        for (index, output) in outputs.enumerated() {
+            arguments += ["-map", "[v\(index)]"]
+            if facts.audioChannels != nil { arguments += ["-map", "0:a:0"] }
+            // A constant frame rate: ftrack's player steps frames by frameRate.
+            if let rate = facts.outputFrameRate { arguments += ["-fps_mode", "cfr", "-r", rate] }
+            arguments += ["-c:v", "libx264", "-preset", configuration.preset, "-crf", String(configuration.crf),
+                          "-profile:v", "high", "-pix_fmt", "yuv420p",
+                          "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
+            if configuration.threads > 0 { arguments += ["-threads", String(configuration.threads)] }
+            // Stereo AAC: every browser plays it; 5.1 is folded down.
+            if facts.audioChannels != nil { arguments += ["-c:a", "aac", "-b:a", "192k", "-ac", "2", "-ar", "48000"] }
+            arguments += ["-movflags", "+faststart", "-map_metadata", "-1", output.path]
+        }
         return arguments
     }
 

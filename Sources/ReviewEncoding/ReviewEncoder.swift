@@ -240,61 +240,53 @@ public final class ReviewEncoder: Service, Sendable {
             await reuseIdentities(&job)
             try? queue.save(job)
         }
-        var facts: MediaFacts?
+        let videos = job.renditions.indices.filter { !job.renditions[$0].stored && job.renditions[$0].contentType == "video/mp4" }
+        if !videos.isEmpty {
+            if cancellation.isCancelled { throw ReviewError.cancelled }
+            let facts = try await probe(sourcePath, work: work, process: process, cancellation: cancellation)
+            let outputs = videos.map { FFmpegArguments.Output(path: work + "/" + job.renditions[$0].name + ".mp4",
+                                                              width: job.renditions[$0].width, height: job.renditions[$0].height) }
+            job.step = "making " + videos.map { job.renditions[$0].name }.joined(separator: ", ")
+            job.progress = 0
+            try? queue.save(job)
+            try await encode(&job, outputs: outputs, facts: facts, source: sourcePath, work: work, process: process, cancellation: cancellation)
+            for (index, output) in zip(videos, outputs) {
+                var rendition = job.renditions[index]
+                guard let made = try? await probe(output.path, work: work, process: process, cancellation: cancellation) else {
+                    throw ReviewError.badMedia("FFmpeg made an MP4 ffprobe cannot read")
+                }
+                let rate = MediaFacts.rate(made.rFrameRate) ?? 0
+                let frames = made.frameCount ?? Int(((made.duration ?? 0) * rate).rounded())
+                rendition.meta = RenditionPlan.videoMeta(frames: frames, frameRate: rate, width: made.width, height: made.height)
+                rendition.width = made.width
+                rendition.height = made.height
+                ReviewMetrics.mediaSeconds.increment(by: made.duration ?? 0)
+                try await keep(&job, rendition, at: index, file: output.path, cancellation: cancellation)
+            }
+        }
         for index in job.renditions.indices where !job.renditions[index].stored {
             if cancellation.isCancelled { throw ReviewError.cancelled }
             var rendition = job.renditions[index]
             let output = work + "/" + rendition.name + rendition.fileType
             job.step = "making \(rendition.name)"
-            job.progress = 0
+            job.progress = nil
             try? queue.save(job)
-            if rendition.contentType == "video/mp4" {
-                if facts == nil { facts = try await probe(sourcePath, work: work, process: process, cancellation: cancellation) }
-                try await encode(&job, rendition: rendition, facts: facts!, source: sourcePath, output: output, work: work,
-                                 process: process, cancellation: cancellation)
-                guard let made = try? await probe(output, work: work, process: process, cancellation: cancellation) else {
-                    throw ReviewError.badMedia("FFmpeg made an MP4 ffprobe cannot read")
-                }
-                let frames = made.frameCount ?? Int(((made.duration ?? 0) * (MediaFacts.rate(made.rFrameRate) ?? 0)).rounded())
-                rendition.meta = RenditionPlan.videoMeta(frames: frames, frameRate: MediaFacts.rate(made.rFrameRate) ?? 0,
-                                                         width: made.width, height: made.height)
-                rendition.width = made.width
-                rendition.height = made.height
-                ReviewMetrics.mediaSeconds.increment(by: made.duration ?? 0)
-            } else {
-                let bytes: [UInt8]
-                do {
-                    bytes = try await renderStill(job.source, rendition.width)
-                } catch let failure as StillRenderFailure {
-                    switch failure {
-                    case let .badMedia(reason): throw ReviewError.badMedia("the thumbnail service cannot read it: \(reason)")
-                    case let .transient(reason): throw ReviewError.transient("the thumbnail service: \(reason)")
-                    }
-                }
-                guard let size = JPEGSize.of(bytes), FileManager.default.createFile(atPath: output, contents: Data(bytes)) else {
-                    throw ReviewError.transient("cannot write \(rendition.name) to \(work)")
-                }
-                rendition.width = size.width
-                rendition.height = size.height
-                if !rendition.isThumbnail { rendition.meta = RenditionPlan.imageMeta(width: size.width, height: size.height) }
-            }
-            if cancellation.isCancelled { throw ReviewError.cancelled }
-            guard let componentID = ComponentID(rendition.componentID) else { throw ReviewError.badMedia("bad rendition id") }
+            let bytes: [UInt8]
             do {
-                let stored = try await store.adopt(componentID, metadata: UploadMetadata(contentType: rendition.contentType,
-                                                                                         fileName: rendition.name + rendition.fileType),
-                                                   file: output, maxBytes: .max)
-                rendition.size = stored.size
-            } catch {
-                throw ReviewError.transient("cannot store \(rendition.name): \(error)")
+                bytes = try await renderStill(job.source, rendition.width)
+            } catch let failure as StillRenderFailure {
+                switch failure {
+                case let .badMedia(reason): throw ReviewError.badMedia("the thumbnail service cannot read it: \(reason)")
+                case let .transient(reason): throw ReviewError.transient("the thumbnail service: \(reason)")
+                }
             }
-            rendition.stored = true
-            job.renditions[index] = rendition
-            job.progress = 1
-            ReviewMetrics.encodes.increment()
-            try? queue.save(job)
-            // Removed while this rendition was stored: it goes too.
-            if cancellation.isCancelled { throw ReviewError.cancelled }
+            guard let size = JPEGSize.of(bytes), FileManager.default.createFile(atPath: output, contents: Data(bytes)) else {
+                throw ReviewError.transient("cannot write \(rendition.name) to \(work)")
+            }
+            rendition.width = size.width
+            rendition.height = size.height
+            if !rendition.isThumbnail { rendition.meta = RenditionPlan.imageMeta(width: size.width, height: size.height) }
+            try await keep(&job, rendition, at: index, file: output, cancellation: cancellation)
         }
         guard let registration else {
             if job.registration != .notConfigured {
@@ -334,6 +326,27 @@ public final class ReviewEncoder: Service, Sendable {
         job.versionID = earlier.versionID
     }
 
+    /// Stores a made rendition under its component id (the file renamed into the store) and records it.
+    private func keep(_ job: inout ReviewJob, _ made: Rendition, at index: Int, file: String, cancellation: Cancellation) async throws {
+        if cancellation.isCancelled { throw ReviewError.cancelled }
+        var rendition = made
+        guard let componentID = ComponentID(rendition.componentID) else { throw ReviewError.badMedia("bad rendition id") }
+        do {
+            let stored = try await store.adopt(componentID, metadata: UploadMetadata(contentType: rendition.contentType,
+                                                                                     fileName: rendition.name + rendition.fileType),
+                                               file: file, maxBytes: .max)
+            rendition.size = stored.size
+        } catch {
+            throw ReviewError.transient("cannot store \(rendition.name): \(error)")
+        }
+        rendition.stored = true
+        job.renditions[index] = rendition
+        ReviewMetrics.encodes.increment()
+        try? queue.save(job)
+        // Removed while this rendition was stored: it goes too.
+        if cancellation.isCancelled { throw ReviewError.cancelled }
+    }
+
     /// ffprobe on `path`, confined like FFmpeg.
     private func probe(_ path: String, work: String, process: ConfinedProcess, cancellation: Cancellation) async throws -> MediaFacts {
         let output = work + "/probe-\(UUID().uuidString.prefix(8)).json"
@@ -348,13 +361,14 @@ public final class ReviewEncoder: Service, Sendable {
         return facts
     }
 
-    private func encode(_ job: inout ReviewJob, rendition: Rendition, facts: MediaFacts, source: String, output: String, work: String,
+    private func encode(_ job: inout ReviewJob, outputs: [FFmpegArguments.Output], facts: MediaFacts, source: String, work: String,
                         process: ConfinedProcess, cancellation: Cancellation) async throws {
         let progressPath = work + "/progress.txt"
-        let arguments = FFmpegArguments.mp4(source: source, output: output, progress: progressPath, facts: facts,
-                                            width: rendition.width, height: rendition.height, configuration: configuration)
+        let arguments = FFmpegArguments.mp4(source: source, outputs: outputs, progress: progressPath, facts: facts, configuration: configuration)
+        let names = outputs.map { (($0.path as NSString).lastPathComponent as NSString).deletingPathExtension }.joined(separator: ", ")
         let duration = facts.duration ?? 0
-        let timeout = max(configuration.minimumTimeout, duration * configuration.timeoutFactor)
+        // The allowance grows with the renditions made in the run.
+        let timeout = max(configuration.minimumTimeout, duration * configuration.timeoutFactor * Double(outputs.count))
         let snapshot = NIOLockedValueBox(job)
         let lastSaved = NIOLockedValueBox(Date.distantPast)
         let queue = self.queue
@@ -375,9 +389,9 @@ public final class ReviewEncoder: Service, Sendable {
         }
         job.progress = snapshot.withLockedValue { $0.progress }
         if outcome.cancelled { throw ReviewError.cancelled }
-        if outcome.timedOut { throw ReviewError.badMedia("encoding \(rendition.name) took longer than \(Int(timeout.rounded(.up))) s") }
+        if outcome.timedOut { throw ReviewError.badMedia("encoding \(names) took longer than \(Int(timeout.rounded(.up))) s") }
         guard outcome.succeeded else {
-            throw ReviewError.badMedia("FFmpeg could not encode \(rendition.name): \(outcome.errors.isEmpty ? "exit status \(outcome.status)" : outcome.errors)")
+            throw ReviewError.badMedia("FFmpeg could not encode \(names): \(outcome.errors.isEmpty ? "exit status \(outcome.status)" : outcome.errors)")
         }
     }
 

@@ -40,10 +40,25 @@ import Testing
 }
 
 @Suite struct FFmpegArgumentsTests {
+    func arguments(_ facts: MediaFacts, sizes: [(Int, Int)] = [(1280, 720)]) -> [String] {
+        FFmpegArguments.mp4(source: "/in.mov", outputs: sizes.enumerated().map { .init(path: "/out\($0.offset).mp4", width: $0.element.0, height: $0.element.1) },
+                            progress: "/p.txt", facts: facts, configuration: EncodeConfiguration())
+    }
+
     func filters(_ facts: MediaFacts) -> String {
-        let arguments = FFmpegArguments.mp4(source: "/in.mov", output: "/out.mp4", progress: "/p.txt", facts: facts, width: 1280, height: 720,
-                                            configuration: EncodeConfiguration())
-        return arguments[arguments.firstIndex(of: "-vf")! + 1]
+        let list = arguments(facts)
+        return list[list.firstIndex(of: "-filter_complex")! + 1]
+    }
+
+    @Test func everyRenditionComesFromOneDecode() {
+        let facts = MediaFacts(formatName: "mov", codec: "prores", width: 3840, height: 2160, rFrameRate: "24/1", averageFrameRate: "24/1")
+        let list = arguments(facts, sizes: [(1280, 720), (1920, 1080)])
+        #expect(list.filter { $0 == "-i" }.count == 1)
+        let graph = list[list.firstIndex(of: "-filter_complex")! + 1]
+        #expect(graph.hasPrefix("[0:v:0]split=2[s0][s1];[s0]scale=1280:720:"))
+        #expect(graph.contains(";[s1]scale=1920:1080:") && graph.hasSuffix("format=yuv420p[v1]"))
+        #expect(list.filter { $0 == "libx264" }.count == 2 && list.filter { $0 == "+faststart" }.count == 2)
+        #expect(Array(list.suffix(1)) == ["/out1.mp4"] && list.contains("/out0.mp4"))
     }
 
     @Test func untaggedSourcesAreReadWithTheMatrixTheirSizeImplies() {
@@ -61,10 +76,10 @@ import Testing
 
     @Test func audioIsStereoAACOnlyWhenTheSourceHasAudio() {
         var facts = MediaFacts(formatName: "mp4", codec: "h264", width: 640, height: 360, rFrameRate: "30/1", averageFrameRate: "30/1")
-        let silent = FFmpegArguments.mp4(source: "/in", output: "/out.mp4", progress: "/p", facts: facts, width: 640, height: 360, configuration: EncodeConfiguration())
+        let silent = arguments(facts)
         #expect(!silent.contains("-c:a") && !silent.contains("0:a:0"))
         facts.audioChannels = 6
-        let loud = FFmpegArguments.mp4(source: "/in", output: "/out.mp4", progress: "/p", facts: facts, width: 640, height: 360, configuration: EncodeConfiguration())
+        let loud = arguments(facts)
         #expect(loud.contains("aac") && loud[loud.firstIndex(of: "-ac")! + 1] == "2" && loud.contains("+faststart"))
     }
 }
