@@ -253,6 +253,8 @@ public final class ReviewEncoder: Service, Sendable {
             for (index, output) in zip(videos, outputs) {
                 var rendition = job.renditions[index]
                 guard let made = try? await probe(output.path, work: work, process: process, cancellation: cancellation) else {
+                    // Removed (or stopping) while its output was probed: cancelled, not a failure of the media.
+                    if cancellation.isCancelled { throw ReviewError.cancelled }
                     throw ReviewError.badMedia("FFmpeg made an MP4 ffprobe cannot read")
                 }
                 let rate = MediaFacts.rate(made.rFrameRate) ?? 0

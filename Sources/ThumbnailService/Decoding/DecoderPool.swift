@@ -218,6 +218,8 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         if worker.jobs >= settings.recycleAfter || !worker.process.isRunning {
             retire(worker)
             decrementAlive()
+            // Recycled (or gone): its replacement starts now, not with the next studio file.
+            replenish()
             return
         }
         condition.lock()
