@@ -41,6 +41,31 @@ PAGE = """<!doctype html>
 """
 
 
+class PageServer:
+    """Serves fixed bodies by path on 127.0.0.1 (pages are opened as "localhost": another origin than the
+    file server's "127.0.0.1"); `routes` maps a path to (body bytes, content type)."""
+
+    def __init__(self, routes):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                body, kind = routes.get(self.path, routes.get("*", (b"", "text/plain")))
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base = f"http://localhost:{self.server.server_address[1]}"
+
+    def shutdown(self):
+        self.server.shutdown()
+
+
 def chromium():
     for name in ["chromium", "chromium-browser", "google-chrome"]:
         if shutil.which(name):
@@ -54,27 +79,14 @@ def test_browser_cors_upload_and_display():
     cid = str(uuid.uuid4())
     page = PAGE.replace("PUT_URL", repr(files.url("put", cid))).replace("GET_URL", repr(files.url("get", cid)))
 
-    class PageHandler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            body, kind = (page.encode(), "text/html") if self.path == "/page.html" else (image, "image/jpeg")
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
     # The page comes from "localhost", the file server is "127.0.0.1" on another port: another origin.
-    page_server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), PageHandler)
-    threading.Thread(target=page_server.serve_forever, daemon=True).start()
+    page_server = PageServer({"/page.html": (page.encode(), "text/html"), "*": (image, "image/jpeg")})
     profile = tempfile.mkdtemp(prefix="pinhole-chromium-")
     try:
         result = subprocess.run(
             [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              f"--user-data-dir={profile}", "--virtual-time-budget=20000", "--dump-dom",
-             f"http://localhost:{page_server.server_address[1]}/page.html"],
+             page_server.base + "/page.html"],
             capture_output=True, text=True, timeout=120)
         assert 'id="status">done 200 2560x1600<' in result.stdout, (result.stdout[-2000:], result.stderr[-2000:])
         stored = requests.get(files.url("get", cid), timeout=30)

@@ -485,10 +485,7 @@ def test_browser_plays_the_review_mp4_from_the_file_server(media_dir, tmp_path):
     A screenshot shows the first frame Chromium decoded: the canvas it is drawn on (at the top, a fixed
     place) is compared with FFmpeg's decoding of the same file. (A <video> outside the window is never
     decoded by headless Chromium, so the element stays in view.)"""
-    from test_browser import chromium
-    import http.server
-    import threading
-    from conftest import free_port
+    from test_browser import PageServer, chromium
     server = review_server()
     try:
         component = upload(server, media.surround_51(media_dir), "video/mp4")
@@ -499,24 +496,11 @@ def test_browser_plays_the_review_mp4_from_the_file_server(media_dir, tmp_path):
         assert ranged.status_code == 206 and ranged.headers["Content-Type"] == "video/mp4" and len(ranged.content) == 100
         page = VIDEO_PAGE.replace("VIDEO_URL", repr(url))
 
-        class PageHandler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                body = page.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
         # The page comes from "localhost", the file server is "127.0.0.1" on another port: another origin.
-        page_server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), PageHandler)
-        threading.Thread(target=page_server.serve_forever, daemon=True).start()
+        page_server = PageServer({"/page.html": (page.encode(), "text/html")})
         profile = tempfile.mkdtemp(prefix="pinhole-chromium-")
         screenshot = tmp_path / "shot.png"
-        page_url = f"http://localhost:{page_server.server_address[1]}/page.html"
+        page_url = page_server.base + "/page.html"
         browser = [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                    "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={profile}", "--timeout=8000",
                    "--window-size=640,800"]
