@@ -50,8 +50,15 @@ let package = Package(
         ]),
         // The file server ftrack's ftrack.server location points at: signed /put, /get, /remove on a crash-safe store.
         .target(name: "CSystemSupport"),
+        // An S3 client: AWS Signature Version 4 and the object calls a component store needs.
+        .target(name: "ObjectStorage", dependencies: [
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .target(name: "FileServer", dependencies: [
-            "ServiceSupport", "CSystemSupport",
+            "ServiceSupport", "CSystemSupport", "ObjectStorage",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,6 +108,7 @@ let package = Package(
         .target(name: "PinholeTestSupport", dependencies: ["Vips"], path: "Tests/PinholeTestSupport"),
         .testTarget(name: "VipsTests", dependencies: ["Vips", "PinholeTestSupport"]),
         .testTarget(name: "ThumborURLTests", dependencies: ["ThumborURL"]),
+        .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Vips", "ThumborURL", "PinholeTestSupport"]),
         .testTarget(name: "ThumbnailServiceTests", dependencies: [
             "ThumbnailService", "ThumborURL", "Imaging", "PinholeTestSupport", "ServiceSupport",

@@ -30,3 +30,10 @@ int pinhole_release_free_memory(void) {
     return 0;
 #endif
 }
+
+#include <sys/vfs.h>
+int64_t pinhole_filesystem_type(const char *path) {
+    struct statfs info;
+    if (statfs(path, &info) != 0) return -1;
+    return (int64_t)info.f_type;
+}

@@ -12,8 +12,11 @@ public protocol ComponentStore: Sendable {
     func open(_ id: ComponentID) async throws(FileServerError) -> StoredComponent?
     /// Removes data and record; true when something was there.
     @discardableResult func remove(_ id: ComponentID) async throws(FileServerError) -> Bool
-    /// The path of the bytes relative to the store root (for X-Accel-Redirect).
-    func relativePath(of record: ComponentRecord) -> String
+    /// The path of the bytes relative to the store root (for X-Accel-Redirect); nil when they are not files.
+    func relativePath(of record: ComponentRecord) -> String?
+    /// The absolute path of the bytes, when they are a file this machine can read (tools such as
+    /// FFmpeg read them in place); nil for an object store.
+    func localPath(of record: ComponentRecord) -> String?
 }
 
 /// An open component: its record and the bytes, readable in ranges even if it is replaced meanwhile.

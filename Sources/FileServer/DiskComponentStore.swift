@@ -7,28 +7,44 @@ import NIOFileSystem
 import NIOPosix
 import ServiceSupport
 
-/// Components on local disk, crash-safe.
+/// Components on a local disk or a filesystem several Pinhole processes share (the studio's NAS),
+/// crash-safe, with no lock between writers.
 ///
 /// Layout: `<root>/<aa>/<bb>/<id>.json` (the record) and `<id>.<version>.data` (the bytes), with
-/// `aa/bb` from the SHA-256 of the id; uploads stream into `<root>/.incoming/`.
-/// An upload becomes visible in one step: its data file is fsynced and renamed into the shard, then a
-/// new record naming it is fsynced and renamed over the old one — the rename is the commit. A crash
-/// before it leaves the previous version intact; stray files are swept at start-up. Commits are
-/// serialised, so concurrent uploads of one id never interleave.
+/// `aa/bb` from the SHA-256 of the id; uploads stream into `<root>/.incoming/<writer>.<uuid>`.
+/// An upload commits in steps that each leave a consistent store:
+/// 1. its record is written and fsynced as `<id>.<version>.<writer>.pending` (the mark of a commit
+///    in progress);
+/// 2. the fsynced data is renamed to `<id>.<version>.data` (a unique name: no writer overwrites
+///    another's bytes);
+/// 3. the pending record is renamed over `<id>.json`: the commit. The last rename wins, and since
+///    a record names its own data file, the id always holds one whole version, never a mix.
+/// Then the writer deletes the data its rename replaced and tidies the id: a data file that no
+/// record names and no pending commit claims is debris, whoever left it. A crash leaves temporary
+/// files named after their writer; a sweep removes those whose writer is dead (on this host) or
+/// that are older than `staleAge` (another host), so any node may sweep while others write.
 public final class DiskComponentStore: ComponentStore {
     public let root: String
     private let incoming: String
-    private let commitLock = NIOLock()
     private let pool: NIOThreadPool
+    /// A data file younger than this is never tidied unless its writer is known dead: on NFS another
+    /// node's pending record may not be listed yet (attribute caching). 0 on a local filesystem.
+    let debrisGrace: TimeInterval
+    /// Temporary files of writers on other hosts older than this are debris.
+    let staleAge: TimeInterval
+    let writer = WriterIdentity.current
 
-    /// `recovering`: sweep what a crash left (only the serving process may: another's uploads in flight
-    /// look the same).
-    public init(root: String, pool: NIOThreadPool = .singleton, recovering: Bool = true) throws {
+    /// `sweeping`: remove what crashed writers left, at start.
+    /// `debrisGrace`: nil chooses by filesystem (60 s on NFS or SMB, 0 otherwise).
+    public init(root: String, pool: NIOThreadPool = .singleton, sweeping: Bool = true,
+                debrisGrace: TimeInterval? = nil, staleAge: TimeInterval = 86_400) throws {
         self.root = (root as NSString).standardizingPath
         incoming = self.root + "/.incoming"
         self.pool = pool
+        self.staleAge = staleAge
         try FileManager.default.createDirectory(atPath: incoming, withIntermediateDirectories: true)
-        if recovering { recover() }
+        self.debrisGrace = debrisGrace ?? (SharedFilesystem.isNetworked(self.root) ? 60 : 0)
+        if sweeping { sweep() }
     }
 
     // MARK: Paths
@@ -40,31 +56,81 @@ public final class DiskComponentStore: ComponentStore {
 
     func recordPath(_ id: String) -> String { shardDirectory(id) + "/\(id).json" }
 
-    public func relativePath(of record: ComponentRecord) -> String {
+    public func relativePath(of record: ComponentRecord) -> String? {
         String(shardDirectory(record.id).dropFirst(root.count + 1)) + "/" + record.blob
     }
 
-    // MARK: Recovery
+    public func localPath(of record: ComponentRecord) -> String? {
+        shardDirectory(record.id) + "/" + record.blob
+    }
 
-    /// Removes half-written uploads and data files no record points to (left by a crash mid-commit).
-    func recover() {
+    func temporaryName() -> String { incoming + "/" + writer.token + "." + UUID().uuidString.lowercased() }
+
+    // MARK: Debris
+
+    /// Removes what crashed writers left: uploads in `.incoming`, pending commits and data files no
+    /// record names. Safe while other processes write (see the type's comment).
+    public func sweep() {
         let fm = FileManager.default
         for name in (try? fm.contentsOfDirectory(atPath: incoming)) ?? [] {
-            try? fm.removeItem(atPath: incoming + "/" + name)
+            let path = incoming + "/" + name
+            let owner = name.split(separator: ".", maxSplits: 1).first.flatMap(WriterIdentity.init(token:))
+            if owner?.isDeadOnThisHost == true || (owner?.host != writer.host && isOlder(path, than: staleAge)) {
+                try? fm.removeItem(atPath: path)
+            }
         }
         guard let enumerator = fm.enumerator(atPath: root) else { return }
-        var dataFiles: [String] = []
+        var ids = Set<String>()
         while let path = enumerator.nextObject() as? String {
-            if path.hasPrefix(".incoming") { continue }
-            if path.hasSuffix(".data") { dataFiles.append(path) }
+            if path.hasPrefix(".incoming") { enumerator.skipDescendants(); continue }
+            switch ShardEntry(name: (path as NSString).lastPathComponent) {
+            case let .data(id, _)?, let .pending(id, _, _)?: ids.insert(id)
+            default: break
+            }
         }
-        for path in dataFiles {
-            let name = (path as NSString).lastPathComponent
-            guard let dot = name.dropLast(".data".count).lastIndex(of: ".") else { continue }
-            let id = String(name[..<dot])
-            let record = readRecord(id)
-            if record?.blob != name { try? fm.removeItem(atPath: root + "/" + path) }
+        for id in ids { tidy(id) }
+    }
+
+    /// Deletes the id's data files that no record names and no live commit claims. Its listing is
+    /// taken twice: a data file seen in the first was renamed in after its pending record was
+    /// written, so the second listing either shows that pending record or the commit is over, and
+    /// the record read after it is final for that version (records are never reinstated).
+    func tidy(_ id: String) {
+        let directory = shardDirectory(id)
+        let dataFiles = listing(directory).compactMap { entry -> (name: String, version: String)? in
+            if case let .data(owner, version) = entry, owner == id { return ("\(id).\(version).data", version) }
+            return nil
         }
+        guard !dataFiles.isEmpty else { return }
+        var claimed = Set<String>()
+        var abandoned = Set<String>()
+        for entry in listing(directory) {
+            guard case let .pending(owner, version, token) = entry, owner == id else { continue }
+            let path = "\(directory)/\(id).\(version).\(token).pending"
+            let writer = WriterIdentity(token: token)
+            if writer?.isDeadOnThisHost == true || (writer?.host != self.writer.host && isOlder(path, than: staleAge)) {
+                unlink(path)
+                abandoned.insert(version)
+            } else {
+                claimed.insert(version)
+            }
+        }
+        let current = readRecord(id)?.blob
+        for file in dataFiles where file.name != current && !claimed.contains(file.version) {
+            let path = directory + "/" + file.name
+            if !abandoned.contains(file.version), debrisGrace > 0, !isOlder(path, than: debrisGrace) { continue }
+            unlink(path)
+        }
+    }
+
+    private func listing(_ directory: String) -> [ShardEntry] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap(ShardEntry.init(name:))
+    }
+
+    private func isOlder(_ path: String, than age: TimeInterval) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        return Date().timeIntervalSince1970 - Double(info.st_mtim.tv_sec) > age
     }
 
     // MARK: Reading
@@ -118,7 +184,7 @@ public final class DiskComponentStore: ComponentStore {
 
     public func put(_ id: ComponentID, metadata: UploadMetadata, body: some AsyncSequence<ByteBuffer, any Error> & Sendable,
                     maxBytes: Int64) async throws(FileServerError) -> ComponentRecord {
-        let temporary = incoming + "/" + UUID().uuidString
+        let temporary = temporaryName()
         var size: Int64 = 0
         var head: [UInt8] = []
         let md5: [UInt8]
@@ -172,7 +238,7 @@ public final class DiskComponentStore: ComponentStore {
     }
 
     public func adopt(_ id: ComponentID, metadata: UploadMetadata, file: String, maxBytes: Int64) async throws(FileServerError) -> ComponentRecord {
-        let temporary = incoming + "/" + UUID().uuidString
+        let temporary = temporaryName()
         let result: Result<(Int64, [UInt8], [UInt8]), FileServerError>
         do {
             result = try await pool.runIfActive { () -> Result<(Int64, [UInt8], [UInt8]), FileServerError> in
@@ -229,7 +295,7 @@ public final class DiskComponentStore: ComponentStore {
             uploaded: Date().timeIntervalSince1970.rounded(.down))
         let outcome: Result<Void, FileServerError>
         do {
-            outcome = try await pool.runIfActive { self.commitLock.withLock { self.publish(record, temporary: temporary) } }
+            outcome = try await pool.runIfActive { self.publish(record, version: version, temporary: temporary) }
         } catch {
             outcome = .failure(FileServerError(.internalServerError, "storage unavailable"))
         }
@@ -240,36 +306,50 @@ public final class DiskComponentStore: ComponentStore {
         return record
     }
 
-    /// Runs under the commit lock on a pool thread.
-    private func publish(_ record: ComponentRecord, temporary: String) -> Result<Void, FileServerError> {
+    /// Runs on a pool thread; other processes may be committing the same id at the same moment.
+    private func publish(_ record: ComponentRecord, version: String, temporary: String) -> Result<Void, FileServerError> {
         let directory = shardDirectory(record.id)
         let failure = FileServerError(.internalServerError, "storage unavailable")
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch { return .failure(failure) }
-        let previous = readRecord(record.id)
-        guard rename(temporary, directory + "/" + record.blob) == 0 else { return .failure(failure) }
         guard let json = try? JSONEncoder().encode(record) else { return .failure(failure) }
-        let recordTemporary = incoming + "/" + UUID().uuidString + ".json"
-        guard writeDurably(json, to: recordTemporary), rename(recordTemporary, recordPath(record.id)) == 0 else {
-            unlink(directory + "/" + record.blob)
-            unlink(recordTemporary)
+        let pending = "\(directory)/\(record.id).\(version).\(writer.token).pending"
+        let data = directory + "/" + record.blob
+        guard writeDurably(json, to: pending) else { unlink(pending); return .failure(failure) }
+        // Read before the commit: whatever this rename replaces is this version or a later one, so the
+        // data this record names is superseded for good once the rename is done.
+        let previous = readRecord(record.id)
+        guard Self.move(temporary, to: data) else { unlink(pending); return .failure(failure) }
+        guard Self.move(pending, to: recordPath(record.id)) else {
+            unlink(data)
+            unlink(pending)
             return .failure(failure)
         }
         syncDirectory(directory)
         if let previous, previous.blob != record.blob { unlink(directory + "/" + previous.blob) }
+        // Another writer's rename may have replaced a record this writer never read (a race of two
+        // commits): its data is found and deleted here, by one of the two.
+        tidy(record.id)
         return .success(())
+    }
+
+    /// rename(2), with NFS's caveat handled as Postfix does: a retransmitted rename can fail after the
+    /// first attempt succeeded, so "source gone, target present" is success.
+    static func move(_ from: String, to: String) -> Bool {
+        if rename(from, to) == 0 { return true }
+        return access(from, F_OK) != 0 && errno == ENOENT && access(to, F_OK) == 0
     }
 
     public func remove(_ id: ComponentID) async throws(FileServerError) -> Bool {
         do {
             return try await pool.runIfActive {
-                self.commitLock.withLock {
-                    guard let record = self.readRecord(id.value) else { return false }
-                    // Unlinking the record is the atomic step: from then on the id is absent.
-                    unlink(self.recordPath(id.value))
-                    self.syncDirectory(self.shardDirectory(id.value))
-                    unlink(self.shardDirectory(id.value) + "/" + record.blob)
-                    return true
-                }
+                guard let record = self.readRecord(id.value) else { return false }
+                // Unlinking the record is the atomic step: from then on the id is absent. (A commit racing
+                // with it may land first and be removed instead; tidying deletes whichever data is left.)
+                unlink(self.recordPath(id.value))
+                self.syncDirectory(self.shardDirectory(id.value))
+                unlink(self.shardDirectory(id.value) + "/" + record.blob)
+                self.tidy(id.value)
+                return true
             }
         } catch {
             throw FileServerError(.internalServerError, "storage unavailable")
@@ -309,4 +389,36 @@ struct DiskStoredComponent: StoredComponent {
     }
 
     func close() async { try? await handle.close() }
+}
+
+/// A file name in a shard directory (see `DiskComponentStore`).
+enum ShardEntry: Equatable {
+    case record(id: String)
+    case data(id: String, version: String)
+    case pending(id: String, version: String, writer: String)
+
+    static let versionLength = 36  // a lowercase UUID
+
+    init?(name: String) {
+        if name.hasSuffix(".json") {
+            self = .record(id: String(name.dropLast(5)))
+        } else if name.hasSuffix(".data") {
+            guard let (id, version) = Self.split(name.dropLast(5)) else { return nil }
+            self = .data(id: id, version: version)
+        } else if name.hasSuffix(".pending") {
+            let stem = name.dropLast(8)
+            guard let dot = stem.lastIndex(of: "."), let (id, version) = Self.split(stem[..<dot]) else { return nil }
+            self = .pending(id: id, version: version, writer: String(stem[stem.index(after: dot)...]))
+        } else {
+            return nil
+        }
+    }
+
+    /// `<id>.<version>` → its parts (ids may contain dots; the version is the fixed-length tail).
+    private static func split(_ stem: Substring) -> (String, String)? {
+        guard stem.count > versionLength + 1 else { return nil }
+        let dot = stem.index(stem.endIndex, offsetBy: -(versionLength + 1))
+        guard stem[dot] == "." else { return nil }
+        return (String(stem[..<dot]), String(stem[stem.index(after: dot)...]))
+    }
 }

@@ -145,12 +145,12 @@ public struct FileResponder: HTTPResponder {
             return Response(status: .notModified, headers: headers)
         }
 
-        if !configuration.accelRedirectPrefix.isEmpty {
+        if !configuration.accelRedirectPrefix.isEmpty, let relative = store.relativePath(of: record) {
             // nginx serves the bytes (and the ranges) from its internal location over the store root.
             await stored.close()
             var prefix = configuration.accelRedirectPrefix
             if !prefix.hasSuffix("/") { prefix += "/" }
-            headers[HTTPField.Name("X-Accel-Redirect")!] = prefix + store.relativePath(of: record)
+            headers[HTTPField.Name("X-Accel-Redirect")!] = prefix + relative
             return Response(status: .ok, headers: headers)
         }
 
@@ -208,6 +208,8 @@ public struct FileResponder: HTTPResponder {
     static func errorResponse(_ error: FileServerError, isHead: Bool) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; charset=utf-8"
+        // The object store is down or slow: worth retrying shortly (ftrack's client and browsers do).
+        if error.status == .serviceUnavailable { headers[.retryAfter] = "5" }
         let text = error.message + "\n"
         if isHead {
             headers[.contentLength] = String(text.utf8.count)

@@ -1,10 +1,10 @@
 import Hummingbird
 import Logging
 
-/// Assembles the file server: the disk store, the responder and the Hummingbird application.
+/// Assembles the file server: the configured store, the responder and the Hummingbird application.
 public struct FileServer: Sendable {
     public let configuration: FileServerConfiguration
-    public let store: DiskComponentStore
+    public let store: any ComponentStore
     public let events: FileServerEvents
     public let logger: Logger
 
@@ -12,7 +12,7 @@ public struct FileServer: Sendable {
         self.configuration = configuration
         self.events = events
         self.logger = logger
-        store = try DiskComponentStore(root: configuration.root)
+        store = try configuration.makeStore()
     }
 
     public var responder: FileResponder {

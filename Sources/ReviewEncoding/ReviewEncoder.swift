@@ -13,7 +13,7 @@ import ThumbnailService
 public final class ReviewEncoder: Service, Sendable {
     public let configuration: EncodeConfiguration
     public let queue: JobQueue
-    let store: DiskComponentStore
+    let store: any ComponentStore
     let renderStill: StillRenderer
     let logger: Logger
     let http: HTTPClient
@@ -29,7 +29,7 @@ public final class ReviewEncoder: Service, Sendable {
     private let stopping = NIOLockedValueBox(false)
     private let sandbox: WorkerSandbox
 
-    public init(configuration: EncodeConfiguration, store: DiskComponentStore, renderStill: @escaping StillRenderer, logger: Logger) throws {
+    public init(configuration: EncodeConfiguration, store: any ComponentStore, renderStill: @escaping StillRenderer, logger: Logger) throws {
         self.configuration = configuration
         queue = try JobQueue(directory: configuration.directory)
         self.store = store
@@ -214,11 +214,33 @@ public final class ReviewEncoder: Service, Sendable {
         try? queue.save(job)
     }
 
+    /// FFmpeg reads a source on disk in place; one in an object store is first copied into the job's
+    /// scratch directory (the only place the confined FFmpeg may read besides the system).
+    private func localSource(_ record: ComponentRecord, work: String) async throws -> String {
+        if let path = store.localPath(of: record) { return JobQueue.absolute(path) }
+        let path = work + "/source" + ((record.fileName as NSString?)?.pathExtension.isEmpty == false ? "." + (record.fileName! as NSString).pathExtension : "")
+        guard let id = ComponentID(record.id), let stored = try await store.open(id) else { throw ReviewError.cancelled }
+        guard FileManager.default.createFile(atPath: path, contents: nil), let output = FileHandle(forWritingAtPath: path) else {
+            await stored.close()
+            throw ReviewError.transient("cannot write the source copy in \(work)")
+        }
+        do {
+            try await stored.read(0..<record.size) { chunk in try output.write(contentsOf: chunk.readableBytesView) }
+            try output.close()
+            await stored.close()
+        } catch {
+            try? output.close()
+            await stored.close()
+            throw ReviewError.transient("cannot copy the source from storage: \(error)")
+        }
+        return path
+    }
+
     private func perform(_ job: inout ReviewJob, work: String, cancellation: Cancellation) async throws {
         guard let id = ComponentID(job.source), let stored = try? await store.open(id) else { throw ReviewError.cancelled }
         let record = stored.record
         await stored.close()
-        let sourcePath = JobQueue.absolute(store.root + "/" + store.relativePath(of: record))
+        let sourcePath = try await localSource(record, work: work)
         let process = ConfinedProcess(sandbox: sandbox, idlePriority: configuration.idlePriority, niceness: configuration.niceness)
         if job.renditions.isEmpty {
             job.step = "probing"

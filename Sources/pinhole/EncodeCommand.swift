@@ -21,12 +21,12 @@ struct EncodeCommand: AsyncParsableCommand {
             let reader = try await ServiceOptions.reader(file: config)
             let files = try await loadOrExit { try FileServerConfiguration(reader: reader) }
             let encode = try await loadOrExit { try EncodeConfiguration(reader: reader) }
-            let store = try DiskComponentStore(root: files.root, recovering: false)
+            let store = try files.makeStore(sweeping: false)
             let queue = try JobQueue(directory: encode.directory)
             var jobs: [String] = []
             for text in ids {
                 guard let id = ComponentID(text), let stored = try? await store.open(id) else {
-                    FileHandle.standardError.write(Data("pinhole: no component \(text) in \(files.root)\n".utf8))
+                    FileHandle.standardError.write(Data("pinhole: no component \(text) in \(files.storeDescription)\n".utf8))
                     throw ExitCode(1)
                 }
                 let record = stored.record

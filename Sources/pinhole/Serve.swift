@@ -41,7 +41,7 @@ struct Serve: AsyncParsableCommand {
         let thumbnailServer = try ThumbnailServer(configuration: thumbnails, logger: logger)
         let fileServer = try FileServer(configuration: files, logger: logger)
         announce("pinhole: thumbnails on http://\(thumbnails.host):\(thumbnails.port) (loader: \(thumbnails.loader.rawValue), root: \(thumbnails.fileRoot))")
-        announce("pinhole: files on http://\(files.host):\(files.port) (root: \(files.root))")
+        announce("pinhole: files on http://\(files.host):\(files.port) (\(files.storeDescription))")
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let sources = ComponentSources(thumbnails: thumbnails, files: files)
@@ -115,7 +115,7 @@ struct Files: AsyncParsableCommand {
             announce("pinhole: no files.secrets configured; development file-server secret for this run: \(secret)")
         }
         let fileServer = try FileServer(configuration: files, logger: logger)
-        announce("pinhole: files on http://\(files.host):\(files.port) (root: \(files.root))")
+        announce("pinhole: files on http://\(files.host):\(files.port) (\(files.storeDescription))")
         let group = ServiceGroup(configuration: .init(
             services: [fileServer.application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -11,4 +11,6 @@ int pinhole_start_writeback(int fd, int64_t offset, int64_t length);
 int pinhole_tune_malloc(int arenas, int mmap_threshold);
 /* glibc malloc_trim(0): returns free pages of every arena to the system. 1 if memory was released. */
 int pinhole_release_free_memory(void);
+/* statfs(2)'s f_type of the filesystem holding path (NFS_SUPER_MAGIC, …), or -1 (errno set). */
+int64_t pinhole_filesystem_type(const char *path);
 #endif
