@@ -12,14 +12,17 @@ public struct FileResponder: HTTPResponder {
 
     let configuration: FileServerConfiguration
     let store: any ComponentStore
+    let removals: (any RemovalJournal)?
     let signature: RequestSignature
     let cors: CORSPolicy
     let events: FileServerEvents
     let logger: Logger
 
-    public init(configuration: FileServerConfiguration, store: any ComponentStore, events: FileServerEvents, logger: Logger) {
+    public init(configuration: FileServerConfiguration, store: any ComponentStore, removals: (any RemovalJournal)? = nil,
+                events: FileServerEvents, logger: Logger) {
         self.configuration = configuration
         self.store = store
+        self.removals = removals
         self.events = events
         self.logger = logger
         signature = RequestSignature(secrets: configuration.secrets, message: configuration.signatureMessage,
@@ -192,6 +195,9 @@ public struct FileResponder: HTTPResponder {
     // MARK: Remove
 
     func remove(_ id: ComponentID) async throws(FileServerError) -> Response {
+        // Journaled first: other nodes purge their caches from the journal (a purge of a component whose
+        // removal then fails costs one render), and this node is told at once by the event below.
+        try await removals?.record(id.value)
         let existed = try await store.remove(id)
         events.publish(.removed(id: id.value))
         return Self.json(#"{"id": "\#(id.value)", "removed": \#(existed)}"#)

@@ -5,6 +5,7 @@ import Logging
 public struct FileServer: Sendable {
     public let configuration: FileServerConfiguration
     public let store: any ComponentStore
+    public let removals: any RemovalJournal
     public let events: FileServerEvents
     public let logger: Logger
 
@@ -13,10 +14,11 @@ public struct FileServer: Sendable {
         self.events = events
         self.logger = logger
         store = try configuration.makeStore()
+        removals = try configuration.makeRemovalJournal(store: store)
     }
 
     public var responder: FileResponder {
-        FileResponder(configuration: configuration, store: store, events: events, logger: logger)
+        FileResponder(configuration: configuration, store: store, removals: removals, events: events, logger: logger)
     }
 
     public func application() -> some ApplicationProtocol {

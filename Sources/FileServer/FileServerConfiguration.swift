@@ -162,6 +162,12 @@ extension FileServerConfiguration {
         }
     }
 
+    /// Where removals are written for every node to read (beside the components).
+    public func makeRemovalJournal(store: any ComponentStore) throws -> any RemovalJournal {
+        if let s3 = store as? S3ComponentStore { return S3RemovalJournal(client: s3.client, prefix: s3Prefix) }
+        return try DiskRemovalJournal(root: root)
+    }
+
     /// Where components are, for start-up lines and messages.
     public var storeDescription: String {
         switch store {

@@ -152,7 +152,7 @@ struct ConfigKeys: ParsableCommand {
         for entry in ServiceConfiguration.keys {
             print("\(entry.key)\t\(entry.thumbor)\t\(entry.meaning)")
         }
-        for entry in FileServerConfiguration.keys + EncodeConfiguration.keys {
+        for entry in FileServerConfiguration.keys + EncodeConfiguration.keys + ClusterConfiguration.keys {
             print("\(entry.key)\t-\t\(entry.meaning)")
         }
     }

@@ -16,7 +16,7 @@ struct Prewarm: AsyncParsableCommand {
     @Option(name: .customLong("file"), help: "Read inputs from this file, one per line ('-' = standard input).") var inputFile: String?
     @Option(name: .customLong("size"), help: "A size to make, as Thumbor options (repeatable; default thumbnails.prewarm_sizes).")
     var sizes: [String] = []
-    @Option(help: "The thumbnail service to fill (default http://<thumbnails.host>:<thumbnails.port>).") var server: String?
+    @Option(help: "The thumbnail service to fill (default cluster.balancer_url, else http://<thumbnails.host>:<thumbnails.port>).") var server: String?
     @Option(help: "Requests at once.") var concurrency = 4
     @Argument(help: "Component ids or source URLs (none: read standard input when it is not a terminal).") var inputs: [String] = []
 
@@ -38,15 +38,11 @@ struct Prewarm: AsyncParsableCommand {
             items = Self.readStandardInput().split(whereSeparator: \.isNewline).map { String($0).trimmed }.filter { !$0.isEmpty }
         }
         guard !items.isEmpty else { throw ValidationError("nothing to pre-warm: give component ids or URLs") }
+        let cluster = try await loadOrExit { try ClusterConfiguration(reader: reader) }
         let sources = ComponentSources(thumbnails: thumbnails, files: files)
-        let signer = URLSigner(key: key)
-        let jobs = items.flatMap { input in
-            (sizes.isEmpty ? thumbnails.prewarmSizes : sizes).map { size -> Job in
-                let signed = size + "/" + sources.imageURL(for: input)
-                return Job(input: input, size: size, path: "/" + signer.signature(for: signed) + "/" + signed)
-            }
-        }
-        let base = server ?? "http://\(thumbnails.host):\(thumbnails.port)"
+        let jobs = Self.jobs(inputs: items, sizes: sizes.isEmpty ? thumbnails.prewarmSizes : sizes, sources: sources, signer: URLSigner(key: key))
+        // Through the cluster's balancer when there is one, so each render lands on its URL's home node.
+        let base = server ?? (cluster.balancerURL.isEmpty ? "http://\(thumbnails.host):\(thumbnails.port)" : cluster.balancerURL)
         let progress = Progress(total: jobs.count, terminal: isatty(1) != 0)
         var failures: [(Job, String)] = []
         var done = 0, skipped = 0
@@ -74,6 +70,17 @@ struct Prewarm: AsyncParsableCommand {
         print("pre-warm: \(done) rendered, \(skipped) already cached, \(failures.count) failed")
         for (job, reason) in failures { print("  failed: \(job.input) \(job.size): \(reason)") }
         if failures.count == jobs.count { throw ExitCode(1) }
+    }
+
+    /// One signed thumbnail path per input and size, byte-identical to what ftrack requests (a load
+    /// balancer hashes these bytes).
+    static func jobs(inputs: [String], sizes: [String], sources: ComponentSources, signer: URLSigner) -> [Job] {
+        inputs.flatMap { input in
+            sizes.map { size -> Job in
+                let signed = size + "/" + sources.imageURL(for: input)
+                return Job(input: input, size: size, path: "/" + signer.signature(for: signed) + "/" + signed)
+            }
+        }
     }
 
     /// Skips what is cached (`Cache-Control: only-if-cached` answers 504 on a miss), renders the rest.

@@ -12,6 +12,8 @@ import ReviewEncoding
 import ServiceLifecycle
 import ServiceSupport
 import ThumbnailService
+import ThumborURL
+import AsyncHTTPClient
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,6 +29,7 @@ struct Serve: AsyncParsableCommand {
         var thumbnails = try await loadOrExit { try ServiceConfiguration(reader: reader) }
         var files = try await loadOrExit { try FileServerConfiguration(reader: reader) }
         let encode = try await loadOrExit { try EncodeConfiguration(reader: reader) }
+        let cluster = try await loadOrExit { try ClusterConfiguration(reader: reader) }
         if thumbnails.securityKeys.isEmpty {
             let key = developmentSecret()
             thumbnails.securityKeys = [key]
@@ -49,9 +52,16 @@ struct Serve: AsyncParsableCommand {
                                         renderStill: Self.stillRenderer(thumbnailServer, sources: sources), logger: logger)
         // The review job is recorded before the upload is answered.
         fileServer.events.whenCommitted { record in encoder.uploaded(record) }
-        let wiring = Task { await wire(fileServer.events, thumbnails: thumbnailServer, encoder: encoder, sources: sources, logger: logger) }
+        let wiring = Task {
+            await wire(fileServer.events, thumbnails: thumbnailServer, encoder: encoder, sources: sources, cluster: cluster, logger: logger)
+        }
+        try FileManager.default.createDirectory(atPath: thumbnails.cacheRoot, withIntermediateDirectories: true)
+        let removals = RemovalWatcher(journal: fileServer.removals, thumbnails: thumbnailServer,
+                                      cursorFile: thumbnails.cacheRoot + "/removals.cursor", configuration: cluster, logger: logger)
+        if !cluster.balancerURL.isEmpty { announce("pinhole: pre-warm goes through \(cluster.balancerURL)") }
         let group = ServiceGroup(configuration: .init(
-            services: [thumbnailServer.application(metrics: { registry.text() }), fileServer.application(), encoder, FreeMemoryRelease()],
+            services: [thumbnailServer.application(metrics: { registry.text() }), fileServer.application(), encoder, removals,
+                       FreeMemoryRelease()],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
@@ -68,12 +78,35 @@ struct Serve: AsyncParsableCommand {
     /// The executable joins the two services (the file server never imports the thumbnail service):
     /// an upload of an image or video pre-warms its thumbnails, one upload at a time, off the request
     /// path; a removal purges its cached thumbnails and source.
-    func wire(_ events: FileServerEvents, thumbnails: ThumbnailServer, encoder: ReviewEncoder, sources: ComponentSources, logger: Logger) async {
+    func wire(_ events: FileServerEvents, thumbnails: ThumbnailServer, encoder: ReviewEncoder, sources: ComponentSources,
+              cluster: ClusterConfiguration, logger: Logger) async {
         for await event in events.subscribe() {
             switch event {
             case let .uploaded(id, _, _, _):
-                let outcomes = await thumbnails.prewarm(imageURL: sources.imageURL(for: id), sizes: thumbnails.configuration.prewarmSizes)
-                logger.info("pre-warmed thumbnails", metadata: ["id": .string(id), "outcomes": .string("\(outcomes)")])
+                let sizes = thumbnails.configuration.prewarmSizes
+                var counts = (rendered: 0, cached: 0, failed: 0)
+                if cluster.balancerURL.isEmpty {
+                    for outcome in await thumbnails.prewarm(imageURL: sources.imageURL(for: id), sizes: sizes) {
+                        switch outcome {
+                        case .rendered: counts.rendered += 1
+                        case .cached: counts.cached += 1
+                        case .failed: counts.failed += 1
+                        }
+                    }
+                } else if let key = thumbnails.configuration.securityKeys.first {
+                    // Through the balancer: each size renders on its URL's home node.
+                    for job in Prewarm.jobs(inputs: [id], sizes: sizes, sources: sources, signer: URLSigner(key: key)) {
+                        switch await Prewarm.warm(job, base: cluster.balancerURL, client: .shared) {
+                        case .done: counts.rendered += 1
+                        case .skipped: counts.cached += 1
+                        case .failed: counts.failed += 1
+                        }
+                    }
+                }
+                logger.info("pre-warmed thumbnails", metadata: [
+                    "id": .string(id), "rendered": .stringConvertible(counts.rendered), "cached": .stringConvertible(counts.cached),
+                    "failed": .stringConvertible(counts.failed),
+                ])
             case let .removed(id):
                 let purged = thumbnails.purge(component: id)
                 logger.info("purged cached thumbnails", metadata: ["id": .string(id), "entries": .stringConvertible(purged)])
