@@ -66,6 +66,7 @@ let package = Package(
             .product(name: "_NIOFileSystem", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Configuration", package: "swift-configuration"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The thumbnail service: routes, loaders, responses, configuration.
         .target(name: "ThumbnailService", dependencies: [

@@ -71,14 +71,8 @@ public final class DiskComponentStore: ComponentStore {
     /// Removes what crashed writers left: uploads in `.incoming`, pending commits and data files no
     /// record names. Safe while other processes write (see the type's comment).
     public func sweep() {
+        sweepIncoming()
         let fm = FileManager.default
-        for name in (try? fm.contentsOfDirectory(atPath: incoming)) ?? [] {
-            let path = incoming + "/" + name
-            let owner = name.split(separator: ".", maxSplits: 1).first.flatMap(WriterIdentity.init(token:))
-            if owner?.isDeadOnThisHost == true || (owner?.host != writer.host && isOlder(path, than: staleAge)) {
-                try? fm.removeItem(atPath: path)
-            }
-        }
         guard let enumerator = fm.enumerator(atPath: root) else { return }
         var ids = Set<String>()
         while let path = enumerator.nextObject() as? String {
@@ -89,6 +83,19 @@ public final class DiskComponentStore: ComponentStore {
             }
         }
         for id in ids { tidy(id) }
+    }
+
+    /// Removes uploads in `.incoming` whose writer is dead (this host) or silent for `staleAge` (another
+    /// host): cheap, so it also runs periodically, for nodes that crashed and never came back.
+    public func sweepIncoming() {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: incoming)) ?? [] {
+            let path = incoming + "/" + name
+            let owner = name.split(separator: ".", maxSplits: 1).first.flatMap(WriterIdentity.init(token:))
+            if owner?.isDeadOnThisHost == true || (owner?.host != writer.host && isOlder(path, than: staleAge)) {
+                try? fm.removeItem(atPath: path)
+            }
+        }
     }
 
     /// Deletes the id's data files that no record names and no live commit claims. Its listing is

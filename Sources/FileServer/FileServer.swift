@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// Assembles the file server: the configured store, the responder and the Hummingbird application.
 public struct FileServer: Sendable {
@@ -21,10 +22,28 @@ public struct FileServer: Sendable {
         FileResponder(configuration: configuration, store: store, removals: removals, events: events, logger: logger)
     }
 
+    /// Background upkeep of the store: other nodes' crash debris in `.incoming` is swept hourly (this
+    /// node's own is swept when it starts).
+    public var maintenance: some Service {
+        StoreSweeper(store: store as? DiskComponentStore)
+    }
+
     public func application() -> some ApplicationProtocol {
         Application(
             responder: responder,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Pinhole"),
             logger: logger)
+    }
+}
+
+struct StoreSweeper: Service {
+    let store: DiskComponentStore?
+
+    func run() async throws {
+        guard let store else { return try await gracefulShutdown() }
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(3600))
+            store.sweepIncoming()
+        }
     }
 }

@@ -60,7 +60,7 @@ struct Serve: AsyncParsableCommand {
                                       cursorFile: thumbnails.cacheRoot + "/removals.cursor", configuration: cluster, logger: logger)
         if !cluster.balancerURL.isEmpty { announce("pinhole: pre-warm goes through \(cluster.balancerURL)") }
         let group = ServiceGroup(configuration: .init(
-            services: [thumbnailServer.application(metrics: { registry.text() }), fileServer.application(), encoder, removals,
+            services: [thumbnailServer.application(metrics: { registry.text() }), fileServer.application(), fileServer.maintenance, encoder, removals,
                        FreeMemoryRelease()],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
@@ -150,7 +150,7 @@ struct Files: AsyncParsableCommand {
         let fileServer = try FileServer(configuration: files, logger: logger)
         announce("pinhole: files on http://\(files.host):\(files.port) (\(files.storeDescription))")
         let group = ServiceGroup(configuration: .init(
-            services: [fileServer.application()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: [fileServer.application(), fileServer.maintenance], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -20,7 +20,7 @@ import requests
 from libthumbor import CryptoURL
 from PIL import Image, ImageStat
 
-from conftest import KEY, REPO, PinholeServer, free_port, wait_for_port
+from conftest import KEY, REPO, PinholeServer, file_signature, free_port, wait_for_port
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]       # node 0 red, node 1 green, node 2 blue
 URLS = [CryptoURL(key=KEY).generate(width=width, height=32, fit_in=True, image_url="probe.png")
@@ -70,7 +70,10 @@ def cluster():
             Image.new("RGB", (64, 64), colour).save(root / "probe.png")
             workdir = work / f"node-{index}"
             workdir.mkdir()
-            nodes.append(PinholeServer(workdir=workdir, file_root=str(root)))
+            # One component store for all three, as on a NAS share: any node answers /put, /get, /remove.
+            nodes.append(PinholeServer(workdir=workdir, file_root=str(root),
+                                       env={"PINHOLE_FILES_ROOT": str(work / "components"), "PINHOLE_FILES_DEBRIS_GRACE": "0",
+                                            "PINHOLE_ENCODE_ENABLED": "false"}))
         port, files_port = free_port(), free_port()
         rendered = (REPO / "config" / "nginx" / "pinhole-cluster.conf").read_text()
         for index, node in enumerate(nodes, start=1):
@@ -98,7 +101,9 @@ http {{
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(port, process)
         wait_for_port(files_port, process)
-        yield Cluster(f"http://127.0.0.1:{port}", nodes, work, process)
+        cluster = Cluster(f"http://127.0.0.1:{port}", nodes, work, process)
+        cluster.files_base = f"http://127.0.0.1:{files_port}"
+        yield cluster
     finally:
         if process is not None:
             process.terminate()
@@ -191,3 +196,35 @@ def test_dead_node_urls_move_and_no_other_url_moves(cluster):
         assert time.monotonic() < deadline, sum(now[url] != homes[url] for url in dead_urls)
         time.sleep(0.5)
     assert cluster.error_lines_naming(live_ports) == []
+
+
+def test_files_go_to_any_node_and_survive_one_going_down(cluster):
+    """Round-robin file-server traffic over nodes sharing one store: every node takes uploads, every
+    upload reads back through any node, and a dead node costs no request."""
+    import hashlib
+    import uuid
+
+    def url(op, cid):
+        return f"{cluster.files_base}/{op}?id={cid}&signature={file_signature({'id': cid})}"
+
+    def round_trip(cid, body):
+        assert requests.put(url("put", cid), data=body, timeout=60).status_code == 200
+        for _ in range(3):                                   # three GETs: round-robin over the nodes
+            got = requests.get(url("get", cid), timeout=60)
+            assert got.status_code == 200 and hashlib.md5(got.content).digest() == hashlib.md5(body).digest()
+
+    logs_before = [open(node.log.name).read().count("stored component") for node in cluster.nodes]
+    for index in range(12):
+        round_trip(str(uuid.uuid4()), os.urandom(random.choice([1, 50_000, 3_000_000])))
+    stored = [open(node.log.name).read().count("stored component") - before for node, before in zip(cluster.nodes, logs_before)]
+    assert all(count > 0 for count in stored), f"uploads per node: {stored}"
+    cluster.nodes[0].kill()
+    try:
+        for index in range(12):
+            round_trip(str(uuid.uuid4()), os.urandom(random.choice([1, 50_000])))
+        cid = str(uuid.uuid4())
+        round_trip(cid, b"x" * 100)
+        assert requests.delete(url("remove", cid), timeout=30).json()["removed"] is True
+        assert requests.get(url("get", cid), timeout=30).status_code == 404
+    finally:
+        cluster.nodes[0].start()
