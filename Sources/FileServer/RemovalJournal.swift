@@ -30,9 +30,12 @@ public struct RemovalEntry: Sendable, Hashable {
     public static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }
 
-/// The journal as files in `<root>/.removals/` (beside a disk store, on the shared filesystem).
+/// The journal as files in `<root>/.removals/<day>/` (beside a disk store, on the shared filesystem).
+/// One directory per UTC day, so a poll lists only the day or two its window covers, however many
+/// days the journal keeps.
 public struct DiskRemovalJournal: RemovalJournal {
     let directory: String
+    static let day: Int64 = 86_400_000
 
     public init(root: String) throws {
         directory = (root as NSString).standardizingPath + "/.removals"
@@ -40,22 +43,31 @@ public struct DiskRemovalJournal: RemovalJournal {
     }
 
     public func record(_ id: String) async throws(FileServerError) {
-        let path = directory + "/" + RemovalEntry.name(id, at: RemovalEntry.nowMilliseconds())
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+        let now = RemovalEntry.nowMilliseconds()
+        let day = directory + "/" + String(now / Self.day)
+        let created = (try? FileManager.default.createDirectory(atPath: day, withIntermediateDirectories: true)) != nil
+        guard created, FileManager.default.createFile(atPath: day + "/" + RemovalEntry.name(id, at: now), contents: nil) else {
             throw FileServerError(.internalServerError, "storage unavailable")
         }
     }
 
     public func entries(since: Int64) async throws(FileServerError) -> [RemovalEntry] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+        let fm = FileManager.default
+        guard let days = try? fm.contentsOfDirectory(atPath: directory) else {
             throw FileServerError(.internalServerError, "storage unavailable")
         }
-        return names.compactMap(RemovalEntry.init(name:)).filter { $0.time >= since }.sorted { $0.name < $1.name }
+        var found: [RemovalEntry] = []
+        for day in days.compactMap(Int64.init) where day >= since / Self.day {
+            let names = (try? fm.contentsOfDirectory(atPath: directory + "/" + String(day))) ?? []
+            found += names.compactMap(RemovalEntry.init(name:)).filter { $0.time >= since }
+        }
+        return found.sorted { $0.name < $1.name }
     }
 
     public func prune(before: Int64) async {
-        for entry in (try? await entries(since: 0)) ?? [] where entry.time < before {
-            try? FileManager.default.removeItem(atPath: directory + "/" + entry.name)
+        let days = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for day in days.compactMap(Int64.init) where (day + 1) * Self.day <= before {
+            try? FileManager.default.removeItem(atPath: directory + "/" + String(day))
         }
     }
 }
