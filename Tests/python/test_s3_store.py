@@ -224,3 +224,34 @@ def test_past_the_5_gib_single_put_limit(store, tmp_path):
         assert requests.delete(server.url("remove", cid), timeout=60).status_code == 200
     finally:
         server.stop()
+
+
+def test_review_renditions_of_a_component_in_the_object_store(store, tmp_path):
+    """FFmpeg reads files: a source in the object store is copied into the job's scratch directory, and
+    the renditions are stored back as objects."""
+    import review_media as media
+    from conftest import PinholeServer
+    from test_review import wait_job
+    env = {"PINHOLE_FILES_" + key.upper(): value for key, value in s3_settings(store).items()}
+    env.update({"PINHOLE_ENCODE_PRESET": "ultrafast", "PINHOLE_ENCODE_DIRECTORY": str(tmp_path / "review")})
+    server = PinholeServer(env=env, workdir=tmp_path, loader="file_then_http")
+    try:
+        component = str(uuid.uuid4())
+        source = media.no_audio(tmp_path)
+        response = requests.put(server.files_url("put", component), data=open(source, "rb").read(),
+                                headers={"Content-Type": "video/quicktime"}, timeout=60)
+        assert response.status_code == 200
+        job = wait_job(server, component)
+        assert job["state"] == "done", job
+        names = {r["name"]: r for r in job["renditions"]}
+        assert set(names) == {"ftrackreview-mp4", "thumbnail"}
+        video = requests.get(server.files_url("get", names["ftrackreview-mp4"]["componentID"]), timeout=60)
+        assert video.status_code == 200 and video.content[4:8] == b"ftyp" and video.headers["Content-Type"] == "video/mp4"
+        assert len(video.content) == names["ftrackreview-mp4"]["size"]
+        thumbnail = requests.get(server.files_url("get", names["thumbnail"]["componentID"]), timeout=60)
+        assert thumbnail.content[:3] == b"\xff\xd8\xff"
+        for rendition in names.values():                   # objects in the bucket, not files on disk
+            assert store.signed_curl("HEAD", f"components/{rendition['componentID']}")[0] == 200
+        assert not list((tmp_path / "review").rglob("source*")), "the scratch copy of the source was left behind"
+    finally:
+        server.stop()
