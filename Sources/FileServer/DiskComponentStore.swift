@@ -76,7 +76,7 @@ public final class DiskComponentStore: ComponentStore {
         guard let enumerator = fm.enumerator(atPath: root) else { return }
         var ids = Set<String>()
         while let path = enumerator.nextObject() as? String {
-            if path.hasPrefix(".incoming") { enumerator.skipDescendants(); continue }
+            if path.hasPrefix(".incoming") || path.hasPrefix(".removals") { enumerator.skipDescendants(); continue }
             switch ShardEntry(name: (path as NSString).lastPathComponent) {
             case let .data(id, _)?, let .pending(id, _, _)?: ids.insert(id)
             default: break
@@ -108,7 +108,6 @@ public final class DiskComponentStore: ComponentStore {
             if case let .data(owner, version) = entry, owner == id { return ("\(id).\(version).data", version) }
             return nil
         }
-        guard !dataFiles.isEmpty else { return }
         var claimed = Set<String>()
         var abandoned = Set<String>()
         for entry in listing(directory) {
@@ -122,6 +121,7 @@ public final class DiskComponentStore: ComponentStore {
                 claimed.insert(version)
             }
         }
+        guard !dataFiles.isEmpty else { return }
         let current = readRecord(id)?.blob
         for file in dataFiles where file.name != current && !claimed.contains(file.version) {
             let path = directory + "/" + file.name

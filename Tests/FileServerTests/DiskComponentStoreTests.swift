@@ -139,6 +139,10 @@ struct DiskComponentStoreTests {
         fm.createFile(atPath: root + "/.incoming/\(dead).\(v1)", contents: Data([9]))
         fm.createFile(atPath: shard + "/\(id.value).\(v1).\(dead).pending", contents: Data("{}".utf8))
         fm.createFile(atPath: shard + "/\(id.value).\(v1).data", contents: Data([9]))
+        // And a commit cut before its data was renamed in: a pending record alone.
+        let lonely = ComponentID("lonely-\(v3)")!
+        try fm.createDirectory(atPath: store.shardDirectory(lonely.value), withIntermediateDirectories: true)
+        fm.createFile(atPath: store.shardDirectory(lonely.value) + "/\(lonely.value).\(v1).\(dead).pending", contents: Data("{}".utf8))
         // Work in progress of this (live) process and of a node on another host: kept.
         fm.createFile(atPath: root + "/.incoming/\(me.token).\(v2)", contents: Data([8]))
         fm.createFile(atPath: shard + "/\(id.value).\(v2).\(me.token).pending", contents: Data("{}".utf8))
@@ -152,7 +156,7 @@ struct DiskComponentStoreTests {
         #expect(left.contains(".incoming/\(me.token).\(v2)"))
         #expect(left.contains(".incoming/\(elsewhere).\(v3)"))
         #expect(left.contains { $0.hasSuffix("\(v2).\(me.token).pending") } && left.contains { $0.hasSuffix("\(v2).data") })
-        #expect(!left.contains { $0.contains(v1) || $0.hasSuffix(".old") })
+        #expect(!left.contains { $0.contains(v1) || $0.hasSuffix(".old") || $0.contains("lonely") })
         #expect(left.count == 6)  // + the record and data of the committed version
         #expect(try await read(store) == [1, 2, 3])
     }
