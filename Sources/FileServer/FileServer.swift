@@ -41,9 +41,11 @@ struct StoreSweeper: Service {
 
     func run() async throws {
         guard let store else { return try await gracefulShutdown() }
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(3600))
-            store.sweepIncoming()
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(3600))
+                store.sweepIncoming()
+            }
         }
     }
 }

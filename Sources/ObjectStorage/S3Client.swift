@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -95,16 +96,26 @@ public final class S3Client: Sendable {
         self.location = location
         self.timeout = timeout
         signer = SigV4(accessKey: location.accessKey, secretKey: location.secretKey, region: location.region)
-        var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(5), read: timeout)
-        configuration.connectionPool = .init(idleTimeout: .seconds(30))
-        configuration.decompression = .disabled
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        http = Self.httpClient(readTimeout: timeout)
     }
 
-    public func shutdown() async {
-        try? await http.shutdown()
+    /// One HTTP client per read timeout, for the life of the process (like `HTTPClient.shared`): an
+    /// AsyncHTTPClient client must be shut down before it is released, and a store lives as long as
+    /// the process anyway.
+    static func httpClient(readTimeout: TimeAmount) -> HTTPClient {
+        clients.withLockedValue { clients in
+            if let client = clients[readTimeout.nanoseconds] { return client }
+            var configuration = HTTPClient.Configuration()
+            configuration.timeout = .init(connect: .seconds(5), read: readTimeout)
+            configuration.connectionPool = .init(idleTimeout: .seconds(30))
+            configuration.decompression = .disabled
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[readTimeout.nanoseconds] = client
+            return client
+        }
     }
+
+    private static let clients = NIOLockedValueBox<[Int64: HTTPClient]>([:])
 
     // MARK: Requests
 

@@ -18,6 +18,10 @@ struct RemovalWatcher: Service {
     static let window: Int64 = 5 * 60 * 1000
 
     func run() async throws {
+        try? await cancelWhenGracefulShutdown { try await watch() }
+    }
+
+    private func watch() async throws {
         var cursor = (try? String(contentsOfFile: cursorFile, encoding: .utf8)).flatMap { Int64($0.trimmed) } ?? RemovalEntry.nowMilliseconds()
         let retention = Int64(configuration.removalRetentionDays) * 86_400_000
         if RemovalEntry.nowMilliseconds() - cursor > retention {
@@ -46,7 +50,7 @@ struct RemovalWatcher: Service {
             } catch {
                 logger.warning("cannot read the removal journal", metadata: ["error": .string(error.description)])
             }
-            try? await Task.sleep(for: .seconds(configuration.removalPollSeconds))
+            try await Task.sleep(for: .seconds(configuration.removalPollSeconds))
         }
     }
 }

@@ -36,6 +36,8 @@ def files(store, tmp_path_factory):
                                **s3_settings(store, s3_timeout="3"))
     yield server
     server.stop()
+    # SIGTERM ends it at once and cleanly (an HTTP client released without shutdown would crash it).
+    assert server.process.returncode == 0, open(server.log.name).read()[-2000:]
 
 
 def md5_header(body):
@@ -255,3 +257,4 @@ def test_review_renditions_of_a_component_in_the_object_store(store, tmp_path):
         assert not list((tmp_path / "review").rglob("source*")), "the scratch copy of the source was left behind"
     finally:
         server.stop()
+    assert server.process.returncode == 0, server.logs()[-2000:]
