@@ -128,6 +128,10 @@ public struct ImagingHandler: Sendable {
             let (head, body) = response(to: thumbnail, requestHeaders: request.headers, isHead: isHead,
                                         cacheStatus: hit ? "hit" : "miss", negotiable: authorised.negotiable)
             return Response(status: head.status, headers: head.headerFields, body: body.map { ResponseBody(byteBuffer: $0) } ?? ResponseBody())
+        } catch let error as ServiceError where error.isNotCached {
+            // A cache probe's answer (pre-warm asks before rendering), not a failure: no warning, no deadline counted.
+            logger.debug("not cached", metadata: ["path": .string(rawPath)])
+            return Self.errorResponse(error, isHead: isHead)
         } catch let error as ServiceError {
             if error.status == .tooManyRequests { ServiceMetrics.rejected.increment() }
             if error.status == .gatewayTimeout { ServiceMetrics.deadlines.increment() }
@@ -191,7 +195,7 @@ public struct ImagingHandler: Sendable {
             return (Thumbnail(entry), true)
         }
         if cache != nil { ServiceMetrics.cacheMisses.increment() }
-        if onlyIfCached { throw ServiceError(.gatewayTimeout, "not cached (only-if-cached)") }
+        if onlyIfCached { throw ServiceError.notCached }
         let filters = ThumborFilter.parseList(request.filters ?? "", enabled: configuration.render.enabledFilters)
         let limit = Duration.milliseconds(Int64(configuration.requestDeadline * 1000))
         let deadline = ContinuousClock.now + limit

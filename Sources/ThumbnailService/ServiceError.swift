@@ -21,4 +21,8 @@ public struct ServiceError: Error, Sendable, CustomStringConvertible {
     static let invalidUTF8 = ServiceError(.badRequest, "URL is not valid UTF-8 once percent-decoded")
     static let noImage = ServiceError(.badRequest, "no image in URL")
     static let sourceNotFound = ServiceError(.notFound, "source image not found")
+    /// The answer to a cache probe (`Cache-Control: only-if-cached`, as pre-warm sends) on a miss.
+    static let notCached = ServiceError(.gatewayTimeout, "not cached (only-if-cached)")
+
+    var isNotCached: Bool { status == Self.notCached.status && message == Self.notCached.message }
 }
