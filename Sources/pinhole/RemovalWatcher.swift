@@ -42,6 +42,10 @@ struct RemovalWatcher: Service {
                 }
                 cursor = now
                 seen = seen.filter { (RemovalEntry(name: $0)?.time ?? 0) >= now - 2 * Self.window }
+                // Beside the result cache; an unwritable cache root (the cache then runs degraded) only
+                // means a restart re-reads the last window instead of resuming exactly.
+                try? FileManager.default.createDirectory(atPath: (cursorFile as NSString).deletingLastPathComponent,
+                                                         withIntermediateDirectories: true)
                 try? String(cursor).write(toFile: cursorFile, atomically: true, encoding: .utf8)
                 if now - lastPrune > 3_600_000 {
                     lastPrune = now

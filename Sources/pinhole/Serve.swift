@@ -55,7 +55,6 @@ struct Serve: AsyncParsableCommand {
         let wiring = Task {
             await wire(fileServer.events, thumbnails: thumbnailServer, encoder: encoder, sources: sources, cluster: cluster, logger: logger)
         }
-        try FileManager.default.createDirectory(atPath: thumbnails.cacheRoot, withIntermediateDirectories: true)
         let removals = RemovalWatcher(journal: fileServer.removals, thumbnails: thumbnailServer,
                                       cursorFile: thumbnails.cacheRoot + "/removals.cursor", configuration: cluster, logger: logger)
         if !cluster.balancerURL.isEmpty { announce("pinhole: pre-warm goes through \(cluster.balancerURL)") }
