@@ -4,6 +4,7 @@ import contextlib
 import http.server
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -339,6 +340,31 @@ class FileServerProcess(ServerProcess):
     def snapshot(self):
         """Every file under the storage root with its size: 'storage exactly as it was' is this, unchanged."""
         return sorted((str(p.relative_to(self.root)), p.stat().st_size) for p in self.root.rglob("*") if p.is_file())
+
+
+def start_nginx(work, http_block, ports, worker_connections=64):
+    """The Debian nginx in the foreground with its own prefix in `work`, serving `http_block` (a shipped
+    config rendered onto test ports) inside `http {}`; returns once every port in `ports` listens."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    (work / "nginx.conf").write_text(f"""
+{"user root;" if os.geteuid() == 0 else ""}
+worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/error.log warn;
+events {{ worker_connections {worker_connections}; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/body;
+    proxy_temp_path {work}/proxy;
+    {http_block}
+}}
+""")
+    process = subprocess.Popen([nginx, "-c", str(work / "nginx.conf"), "-p", str(work)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for port in ports:
+        wait_for_port(port, process)
+    return process
 
 
 def wait_for_port(port, process=None, timeout=30):

@@ -9,7 +9,6 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -20,7 +19,7 @@ import requests
 from libthumbor import CryptoURL
 from PIL import Image, ImageStat
 
-from conftest import KEY, REPO, PinholeServer, file_signature, free_port, wait_for_port
+from conftest import KEY, REPO, PinholeServer, file_signature, free_port, start_nginx
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]       # node 0 red, node 1 green, node 2 blue
 URLS = [CryptoURL(key=KEY).generate(width=width, height=32, fit_in=True, image_url="probe.png")
@@ -59,7 +58,6 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster():
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     work = Path(tempfile.mkdtemp(prefix="pinhole-cluster-"))
     nodes = []
     process = None
@@ -83,24 +81,7 @@ def cluster():
         assert "listen 8888;" in rendered and "listen 9000;" in rendered
         rendered = (rendered.replace("listen 8888;", f"listen 127.0.0.1:{port};")
                     .replace("listen 9000;", f"listen 127.0.0.1:{files_port};"))
-        (work / "nginx.conf").write_text(f"""
-{"user root;" if os.geteuid() == 0 else ""}
-worker_processes 1;
-daemon off;
-pid {work}/nginx.pid;
-error_log {work}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {work}/body;
-    proxy_temp_path {work}/proxy;
-    {rendered}
-}}
-""")
-        process = subprocess.Popen([nginx, "-c", str(work / "nginx.conf"), "-p", str(work)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(port, process)
-        wait_for_port(files_port, process)
+        process = start_nginx(work, rendered, [port, files_port], worker_connections=256)
         cluster = Cluster(f"http://127.0.0.1:{port}", nodes, work, process)
         cluster.files_base = f"http://127.0.0.1:{files_port}"
         yield cluster

@@ -3,8 +3,6 @@
 import base64
 import hashlib
 import os
-import shutil
-import subprocess
 import tempfile
 import time
 import uuid
@@ -13,12 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO, FileServerProcess, free_port, wait_for_port
+from conftest import REPO, FileServerProcess, free_port, start_nginx
 
 
 @pytest.fixture(scope="module")
 def fronted():
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     work = Path(tempfile.mkdtemp(prefix="pinhole-nginx-"))
     uploads, root = work / "nginx-uploads", work / "files"
     uploads.mkdir()
@@ -31,23 +28,7 @@ def fronted():
                 .replace("listen 9000;", f"listen 127.0.0.1:{port};")
                 .replace("/var/lib/pinhole/nginx-uploads", str(uploads))
                 .replace("/var/lib/pinhole/files/", str(root) + "/"))
-    (work / "nginx.conf").write_text(f"""
-{"user root;" if os.geteuid() == 0 else ""}
-worker_processes 1;
-daemon off;
-pid {work}/nginx.pid;
-error_log {work}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {work}/body;
-    proxy_temp_path {work}/proxy;
-    {rendered}
-}}
-""")
-    process = subprocess.Popen([nginx, "-c", str(work / "nginx.conf"), "-p", str(work)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port, process)
+    process = start_nginx(work, rendered, [port])
     yield f"http://127.0.0.1:{port}", pinhole, uploads
     process.terminate()
     process.wait(10)
