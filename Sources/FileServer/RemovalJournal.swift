@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import ObjectStorage
 
 /// Removals, written where every node of a cluster can read them: each node's thumbnail caches hold
@@ -45,22 +46,27 @@ public struct DiskRemovalJournal: RemovalJournal {
     public func record(_ id: String) async throws(FileServerError) {
         let now = RemovalEntry.nowMilliseconds()
         let day = directory + "/" + String(now / Self.day)
-        let created = (try? FileManager.default.createDirectory(atPath: day, withIntermediateDirectories: true)) != nil
-        guard created, FileManager.default.createFile(atPath: day + "/" + RemovalEntry.name(id, at: now), contents: nil) else {
-            throw FileServerError(.internalServerError, "storage unavailable")
+        // Blocking filesystem calls (an NFS round trip or two) go to the I/O pool, as the store's do.
+        let created = try? await NIOThreadPool.singleton.runIfActive {
+            try FileManager.default.createDirectory(atPath: day, withIntermediateDirectories: true)
+            return FileManager.default.createFile(atPath: day + "/" + RemovalEntry.name(id, at: now), contents: nil)
         }
+        guard created == true else { throw FileServerError(.internalServerError, "storage unavailable") }
     }
 
     public func entries(since: Int64) async throws(FileServerError) -> [RemovalEntry] {
-        let fm = FileManager.default
-        guard let days = try? fm.contentsOfDirectory(atPath: directory) else {
-            throw FileServerError(.internalServerError, "storage unavailable")
+        let directory = directory
+        let found = try? await NIOThreadPool.singleton.runIfActive { () -> [RemovalEntry]? in
+            let fm = FileManager.default
+            guard let days = try? fm.contentsOfDirectory(atPath: directory) else { return nil }
+            var found: [RemovalEntry] = []
+            for day in days.compactMap(Int64.init) where day >= since / Self.day {
+                let names = (try? fm.contentsOfDirectory(atPath: directory + "/" + String(day))) ?? []
+                found += names.compactMap(RemovalEntry.init(name:)).filter { $0.time >= since }
+            }
+            return found
         }
-        var found: [RemovalEntry] = []
-        for day in days.compactMap(Int64.init) where day >= since / Self.day {
-            let names = (try? fm.contentsOfDirectory(atPath: directory + "/" + String(day))) ?? []
-            found += names.compactMap(RemovalEntry.init(name:)).filter { $0.time >= since }
-        }
+        guard let found = found ?? nil else { throw FileServerError(.internalServerError, "storage unavailable") }
         return found.sorted { $0.name < $1.name }
     }
 

@@ -215,8 +215,8 @@ public final class S3Client: Sendable {
         let md5 = Self.md5Base64(body)
         var headers: [(String, String)] = [("content-md5", md5), ("content-type", contentType)] + Self.metadataHeaders(metadata)
         if createOnly { headers.append(("if-none-match", "*")) }
-        let hash = Self.sha256Hex(body)
-        var request = request(.PUT, key: key, headers: headers, payloadHash: hash)
+        // Content-MD5 already lets the store verify the body: hashing it again for SigV4 would be a second pass.
+        var request = request(.PUT, key: key, headers: headers, payloadHash: SigV4.unsignedPayload)
         request.headers.add(name: "content-length", value: String(body.readableBytes))
         request.body = .bytes(body)
         let response = try await execute(request)

@@ -218,7 +218,8 @@ public final class ReviewEncoder: Service, Sendable {
     /// scratch directory (the only place the confined FFmpeg may read besides the system).
     private func localSource(_ record: ComponentRecord, work: String) async throws -> String {
         if let path = store.localPath(of: record) { return JobQueue.absolute(path) }
-        let path = work + "/source" + ((record.fileName as NSString?)?.pathExtension.isEmpty == false ? "." + (record.fileName! as NSString).pathExtension : "")
+        let suffix = ((record.fileName ?? "") as NSString).pathExtension
+        let path = work + "/source" + (suffix.isEmpty ? "" : "." + suffix)
         guard let id = ComponentID(record.id), let stored = try await store.open(id) else { throw ReviewError.cancelled }
         guard FileManager.default.createFile(atPath: path, contents: nil), let output = FileHandle(forWritingAtPath: path) else {
             await stored.close()
