@@ -47,6 +47,18 @@ let package = Package(
         .target(name: "ServiceSupport", dependencies: [
             .product(name: "Configuration", package: "swift-configuration"),
             .product(name: "SystemPackage", package: "swift-system"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // How both HTTP ports are served: per-connection limits (slow or abusive clients), the access log,
+        // request ids and request metrics, around Hummingbird's HTTP/1 channel.
+        .target(name: "HTTPServing", dependencies: [
+            "ServiceSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
         ]),
         // The file server ftrack's ftrack.server location points at: signed /put, /get, /remove on a crash-safe store.
         .target(name: "CSystemSupport"),
@@ -59,7 +71,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .target(name: "FileServer", dependencies: [
-            "ServiceSupport", "CSystemSupport", "ObjectStorage",
+            "ServiceSupport", "HTTPServing", "CSystemSupport", "ObjectStorage",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -71,7 +83,7 @@ let package = Package(
         ]),
         // The thumbnail service: routes, loaders, responses, configuration.
         .target(name: "ThumbnailService", dependencies: [
-            "Imaging", "ThumborURL", "Vips", "ServiceSupport",
+            "Imaging", "ThumborURL", "Vips", "ServiceSupport", "HTTPServing",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -99,7 +111,7 @@ let package = Package(
         // Confinement of decode workers (prctl, rlimits, a network namespace): used by `pinhole decode-worker`.
         .target(name: "CSandbox"),
         .executableTarget(name: "pinhole", dependencies: [
-            "ThumbnailService", "FileServer", "ReviewEncoding", "ServiceSupport", "ThumborURL", "Imaging", "CSystemSupport", "CSandbox", "Vips",
+            "ThumbnailService", "FileServer", "ReviewEncoding", "ServiceSupport", "HTTPServing", "ThumborURL", "Imaging", "CSystemSupport", "CSandbox", "Vips",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

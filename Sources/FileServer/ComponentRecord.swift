@@ -24,6 +24,8 @@ public struct UploadMetadata: Sendable {
     public var fileName: String?
     /// Raw MD5 digest from `Content-MD5`, when sent.
     public var expectedMD5: [UInt8]?
+    /// Bytes announced by `Content-Length`: a body that ends short was cut, whatever the transport said.
+    public var expectedSize: Int64?
     public init(contentType: String? = nil, fileName: String? = nil, expectedMD5: [UInt8]? = nil) {
         self.contentType = contentType
         self.fileName = fileName

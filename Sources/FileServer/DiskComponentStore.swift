@@ -225,12 +225,15 @@ public final class DiskComponentStore: ComponentStore {
                     }
                 }
                 try await pending?.value
+                if let expected = metadata.expectedSize, expected != size {
+                    throw FileServerError(.badRequest, "upload did not complete: \(size) of \(expected) bytes arrived")
+                }
                 if batch.readableBytes > 0 { try await Self.writeBatch(batch, at: written, to: handle, hashingInto: digest).value }
                 md5 = digest.finalize()
                 try await handle.synchronize()
                 try await handle.close()
             } catch {
-                try? await handle.close()
+                await handle.closeEvenIfCancelled()
                 throw error
             }
         } catch let error as FileServerError {
@@ -395,7 +398,7 @@ struct DiskStoredComponent: StoredComponent {
         }
     }
 
-    func close() async { try? await handle.close() }
+    func close() async { await handle.closeEvenIfCancelled() }
 }
 
 /// A file name in a shard directory (see `DiskComponentStore`).

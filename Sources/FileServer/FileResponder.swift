@@ -17,9 +17,12 @@ public struct FileResponder: HTTPResponder {
     let cors: CORSPolicy
     let events: FileServerEvents
     let logger: Logger
+    /// Prometheus text for `/metrics`, when the executable exports metrics.
+    let metrics: (@Sendable () -> String)?
 
     public init(configuration: FileServerConfiguration, store: any ComponentStore, removals: (any RemovalJournal)? = nil,
-                events: FileServerEvents, logger: Logger) {
+                events: FileServerEvents, logger: Logger, metrics: (@Sendable () -> String)? = nil) {
+        self.metrics = metrics
         self.configuration = configuration
         self.store = store
         self.removals = removals
@@ -44,6 +47,10 @@ public struct FileResponder: HTTPResponder {
         let query = QueryParameters(raw: pieces.count > 1 ? String(pieces[1]) : "")
         let origin = request.headers[.origin]
 
+        if request.method == .get || request.method == .head {
+            if path == "/healthcheck" { return Self.plain("WORKING", isHead: request.method == .head) }
+            if path == "/metrics", let metrics { return Self.plain(metrics(), contentType: "text/plain; version=0.0.4", isHead: request.method == .head) }
+        }
         var response: Response
         do {
             guard let route = Self.methodsByPath[path] else { throw FileServerError(.notFound, "no such endpoint") }
@@ -92,6 +99,7 @@ public struct FileResponder: HTTPResponder {
         if let xFile = request.headers[HTTPField.Name("X-File")!], !xFile.isEmpty {
             record = try await store.adopt(id, metadata: metadata, file: try nginxUpload(xFile), maxBytes: configuration.maxUploadBytes)
         } else {
+            metadata.expectedSize = request.headers[.contentLength].flatMap(Int64.init)
             record = try await store.put(id, metadata: metadata, body: request.body, maxBytes: configuration.maxUploadBytes)
         }
         logger.info("stored component", metadata: ["id": .string(id.value), "bytes": .stringConvertible(record.size)])
@@ -209,6 +217,29 @@ public struct FileResponder: HTTPResponder {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text + "\n")))
+    }
+
+    static func plain(_ text: String, contentType: String = "text/plain; charset=utf-8", isHead: Bool) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        headers[.cacheControl] = "no-cache"
+        headers[.contentLength] = String(text.utf8.count)
+        return Response(status: .ok, headers: headers, body: isHead ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// The metric route of a request (`route` label), from the fixed set of this port's endpoints.
+    public static func route(method: String, path: Substring) -> String {
+        let bare = path.prefix { $0 != "?" }
+        let trimmed = bare.count > 1 && bare.hasSuffix("/") ? bare.dropLast() : bare
+        if method == "OPTIONS" { return "preflight" }
+        switch trimmed {
+        case "/put": return "put"
+        case "/get": return "get"
+        case "/remove": return "remove"
+        case "/healthcheck": return "healthcheck"
+        case "/metrics": return "metrics"
+        default: return "other"
+        }
     }
 
     static func errorResponse(_ error: FileServerError, isHead: Bool) -> Response {

@@ -1,3 +1,4 @@
+import HTTPServing
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -22,18 +23,25 @@ public struct FileServer: Sendable {
         FileResponder(configuration: configuration, store: store, removals: removals, events: events, logger: logger)
     }
 
+    /// The HTTP port, guarded by the `files.` limits. `metrics` serves `/metrics`; `accessLog` takes a
+    /// line per request.
+    public func application(metrics: (@Sendable () -> String)? = nil, accessLog: Logger? = nil) -> some ApplicationProtocol {
+        let port = ServedPort(service: "files", limits: configuration.limits, refusesBodies: false, route: FileResponder.route,
+                              accessLog: accessLog, finished: FileMetrics.record)
+        return Application(
+            responder: FileResponder(configuration: configuration, store: store, removals: removals, events: events, logger: logger,
+                                     metrics: metrics),
+            server: .guarded(port),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Pinhole"),
+            logger: logger)
+    }
+
     /// Background upkeep of the store: other nodes' crash debris in `.incoming` is swept hourly (this
     /// node's own is swept when it starts).
     public var maintenance: some Service {
         StoreSweeper(store: store as? DiskComponentStore)
     }
 
-    public func application() -> some ApplicationProtocol {
-        Application(
-            responder: responder,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Pinhole"),
-            logger: logger)
-    }
 }
 
 struct StoreSweeper: Service {

@@ -1,3 +1,4 @@
+import HTTPServing
 /// How the signed message of a file-server URL is built (spec ftrack.md §3).
 public enum SignatureMessage: String, Sendable, CaseIterable {
     /// `k=v` pairs of every parameter but `signature`, sorted by key, decoded values, joined by `&`.
@@ -55,6 +56,9 @@ public struct FileServerConfiguration: Sendable {
     /// Seconds a call to the object store may take (and a download may stall) before it fails with 503.
     public var s3Timeout = 30
 
+    /// What a client of the file-server port may do before it is cut off.
+    public var limits = ConnectionLimits()
+
     public init() {}
 
     public static let keys: [(key: String, meaning: String)] = [
@@ -81,7 +85,7 @@ public struct FileServerConfiguration: Sendable {
         ("files.s3_prefix", "key prefix of components in the bucket"),
         ("files.s3_part_size", "bytes per multipart part; larger uploads use multipart"),
         ("files.s3_timeout", "seconds an object-store call may take before it fails with 503"),
-    ]
+    ] + ConnectionLimits.keys(section: "files")
 }
 
 import Configuration
@@ -93,6 +97,7 @@ extension FileServerConfiguration {
     public init(reader: ConfigReader) throws {
         self.init()
         let r = ValueReader(reader: reader, prefix: "files")
+        try limits.read(r)
         host = try r.string("host") ?? host
         port = try r.int("port", in: 0...65535) ?? port
         secrets = try r.strings("secrets") ?? secrets

@@ -96,6 +96,9 @@ public final class S3ComponentStore: ComponentStore {
             } catch {
                 throw FileServerError(.badRequest, "upload did not complete")
             }
+            if let expected = metadata.expectedSize, expected != size {
+                throw FileServerError(.badRequest, "upload did not complete: \(size) of \(expected) bytes arrived")
+            }
             let digest = Array(md5.finalize())
             if let expected = metadata.expectedMD5, expected != digest {
                 throw FileServerError(.badRequest, "Content-MD5 does not match the body")
@@ -150,13 +153,13 @@ public final class S3ComponentStore: ComponentStore {
         do {
             let size = try await handle.info().size
             let record = try await put(id, metadata: metadata, body: handle.readChunks(in: 0..<size, chunkLength: .mebibytes(1)), maxBytes: maxBytes)
-            try? await handle.close()
+            await handle.closeEvenIfCancelled()
             return record
         } catch let error as FileServerError {
-            try? await handle.close()
+            await handle.closeEvenIfCancelled()
             throw error
         } catch {
-            try? await handle.close()
+            await handle.closeEvenIfCancelled()
             throw FileServerError(.badRequest, "X-File cannot be read")
         }
     }

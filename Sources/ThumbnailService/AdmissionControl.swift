@@ -14,12 +14,18 @@ public final class AdmissionControl: Sendable {
         let entered = admitted.withLockedValue { count -> Bool in
             guard count < limit else { return false }
             count += 1
+            ServiceMetrics.renderQueueDepth.record(count)
             return true
         }
         guard entered else {
             throw ServiceError(.tooManyRequests, "too many renders queued; retry shortly")
         }
-        defer { admitted.withLockedValue { $0 -= 1 } }
+        defer {
+            admitted.withLockedValue {
+                $0 -= 1
+                ServiceMetrics.renderQueueDepth.record($0)
+            }
+        }
         return try await work()
     }
 

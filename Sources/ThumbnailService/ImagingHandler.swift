@@ -221,16 +221,21 @@ public struct ImagingHandler: Sendable {
                         return nil
                     }.last
                     let thumbnail: Thumbnail
+                    let renderStarted = ContinuousClock.now
+                    let format: String
                     switch source {
                     case let .whole(bytes):
+                        format = bytes.withUnsafeReadableBytes(SourceFormat.label)
                         thumbnail = try await render(request, source: bytes, outputFormat: variant, deadline: deadline,
                                                      overlays: overlays, extracted: extracted, still: still)
                     case let .ranged(ranged):
+                        format = "video"
                         let decoded = try await excerpt(ranged, imageURL: request.imageURL, still: still, facts: request.meta)
                         thumbnail = try await render(request, decoded: decoded, outputFormat: variant, deadline: deadline,
                                                      overlays: overlays, extracted: extracted)
                     }
                     ServiceMetrics.renders.increment()
+                    ServiceMetrics.renderDuration(format: format).record(duration: ContinuousClock.now - renderStarted)
                     if let cache, let address {
                         // The write (a file and a rename) runs off the event loop.
                         try? await NIOThreadPool.singleton.runIfActive {

@@ -1,3 +1,4 @@
+import HTTPServing
 import Configuration
 import ServiceSupport
 import Imaging
@@ -28,8 +29,12 @@ public struct ServiceConfiguration: Sendable {
     public var fileRoot = "./data/images"
     /// Hosts the HTTP loader may fetch from. Thumbor: ALLOWED_SOURCES (there, empty = any).
     public var allowedHosts: [String] = ["localhost", "127.0.0.1"]
-    /// With an empty `allowedHosts`, fetch from any host only when this is set.
+    /// Also fetch from hosts not in `allowedHosts`: those must resolve to public addresses (or `allowedNetworks`).
     public var allowAnyHost = false
+    /// Address ranges a source host not named in `allowedHosts` may resolve to besides public addresses.
+    public var allowedNetworks: [AddressRange] = []
+    /// A hosts(5) file the HTTP loader reads before the system resolver (empty: none).
+    public var hostsFile = ""
     /// Thumbor: HTTP_LOADER_CONNECT_TIMEOUT / HTTP_LOADER_REQUEST_TIMEOUT (seconds).
     public var connectTimeout = 5.0
     public var requestTimeout = 20.0
@@ -101,6 +106,9 @@ public struct ServiceConfiguration: Sendable {
         vips.allowedUntrustedLoaders.filter { IsolatedDecoding.workerLoaderClasses.contains($0) }
     }
 
+    /// What a client of the thumbnail port may do before it is cut off.
+    public var limits = ConnectionLimits()
+
     public init() {}
 
     /// Every key, its Thumbor equivalent and meaning: printed by `pinhole config keys` and mirrored in
@@ -113,7 +121,9 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.loader", "LOADER", "http | file | file_then_http"),
         ("thumbnails.file_root", "FILE_LOADER_ROOT_PATH", "root directory of the file loader"),
         ("thumbnails.allowed_hosts", "ALLOWED_SOURCES", "hosts the HTTP loader may fetch from"),
-        ("thumbnails.allow_any_host", "(ALLOWED_SOURCES = [])", "fetch from any host when allowed_hosts is empty"),
+        ("thumbnails.allow_any_host", "(ALLOWED_SOURCES = [])", "also fetch from hosts not in allowed_hosts, if they resolve to public addresses"),
+        ("thumbnails.allowed_networks", "-", "address ranges (CIDR) hosts not in allowed_hosts may resolve to; others must be public"),
+        ("thumbnails.hosts_file", "-", "hosts(5) file the HTTP loader consults before DNS"),
         ("thumbnails.connect_timeout", "HTTP_LOADER_CONNECT_TIMEOUT", "seconds"),
         ("thumbnails.request_timeout", "HTTP_LOADER_REQUEST_TIMEOUT", "seconds"),
         ("thumbnails.max_redirects", "HTTP_LOADER_MAX_REDIRECTS", "redirects followed (0 = none)"),
@@ -168,7 +178,7 @@ public struct ServiceConfiguration: Sendable {
         ("thumbnails.decoder_cpu_seconds", "-", "CPU seconds a decode may use (RLIMIT_CPU)"),
         ("thumbnails.decoder_memory_bytes", "-", "address-space limit of a decode worker (RLIMIT_AS)"),
         ("thumbnails.decoder_recycle_after", "-", "jobs after which a decode worker is replaced"),
-    ]
+    ] + ConnectionLimits.keys(section: "thumbnails").map { ($0.key, "-", $0.meaning) }
 }
 
 extension ServiceConfiguration {
@@ -176,6 +186,7 @@ extension ServiceConfiguration {
     public init(reader: ConfigReader) throws {
         self.init()
         let r = ValueReader(reader: reader, prefix: "thumbnails")
+        try limits.read(r)
         host = try r.string("host") ?? host
         port = try r.int("port", in: 0...65535) ?? port
         securityKeys = try r.strings("security_keys") ?? securityKeys
@@ -190,6 +201,15 @@ extension ServiceConfiguration {
         fileRoot = try r.string("file_root") ?? fileRoot
         allowedHosts = try r.strings("allowed_hosts") ?? allowedHosts
         allowAnyHost = try r.bool("allow_any_host") ?? allowAnyHost
+        if let ranges = try r.strings("allowed_networks") {
+            allowedNetworks = try ranges.map { text in
+                guard let range = AddressRange(text) else {
+                    throw ConfigurationError(key: "thumbnails.allowed_networks", problem: "'\(text)' is not an address or a CIDR range")
+                }
+                return range
+            }
+        }
+        hostsFile = try r.string("hosts_file") ?? hostsFile
         connectTimeout = try r.double("connect_timeout", above: 0) ?? connectTimeout
         requestTimeout = try r.double("request_timeout", above: 0) ?? requestTimeout
         maxRedirects = try r.int("max_redirects", in: 0...20) ?? maxRedirects

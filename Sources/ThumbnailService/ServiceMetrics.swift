@@ -17,6 +17,12 @@ enum ServiceMetrics {
     static func decoderFailures(_ reason: DecoderFailure) -> Counter {
         Counter(label: "pinhole_decoder_failures_total", dimensions: [("reason", reason.rawValue)])
     }
+    /// Decode, transform and encode of one render (the source already loaded), by source format.
+    static func renderDuration(format: String) -> Metrics.Timer {
+        Metrics.Timer(label: "pinhole_render_duration_seconds", dimensions: [("format", format)])
+    }
+    /// Renders admitted: loading their source, waiting for a render thread, or rendering.
+    static let renderQueueDepth = Gauge(label: "pinhole_render_queue_depth")
     /// 1 while the result cache cannot be written and thumbnails are served uncached.
     static let cacheDegraded = Gauge(label: "pinhole_cache_degraded")
 }

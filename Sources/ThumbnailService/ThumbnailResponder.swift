@@ -38,6 +38,18 @@ public struct ThumbnailResponder: HTTPResponder {
         return await imaging.respond(to: request)
     }
 
+    /// The metric route of a request (`route` label): the health and metrics endpoints, `/meta` documents,
+    /// and thumbnails (Thumbor's grammar takes every other path).
+    public static func route(method: String, path: Substring) -> String {
+        let bare = path.prefix { $0 != "?" }
+        if bare == "/healthcheck" || bare == "/healthcheck/" { return "healthcheck" }
+        if bare == "/metrics" { return "metrics" }
+        // `/<signature>/meta/…` or `/unsafe/meta/…`.
+        let segments = bare.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+        if segments.count > 2, segments[2] == "meta" || segments[2].hasPrefix("meta/") { return "meta" }
+        return "thumbnail"
+    }
+
     static func methodNotAllowed() -> Response {
         var headers = HTTPFields()
         headers[.allow] = "GET, HEAD"

@@ -1,3 +1,5 @@
+import ServiceSupport
+import HTTPServing
 import AsyncHTTPClient
 import Hummingbird
 import Logging
@@ -26,7 +28,14 @@ public struct ThumbnailServer: Sendable {
         try VipsRuntime.start(configuration.serverVips)
         self.configuration = configuration
         self.logger = logger
-        pool = RenderPool(threads: configuration.workers > 0 ? configuration.workers : RenderPool.defaultThreads)
+        pool = RenderPool(threads: configuration.workers > 0 ? configuration.workers : RenderPool.defaultThreads, name: "render_pool")
+        // Read before anything that must be shut down is made: a bad file stops start-up cleanly.
+        let resolver: SourceResolver
+        do {
+            resolver = try SourceResolver(hostsFile: configuration.hostsFile)
+        } catch {
+            throw ConfigurationError(key: "thumbnails.hosts_file", problem: "cannot read '\(configuration.hostsFile)': \(error)")
+        }
         var clientConfiguration = HTTPClient.Configuration()
         // Pinhole follows redirects itself so that every hop is checked against the allow-list.
         clientConfiguration.redirectConfiguration = .disallow
@@ -40,7 +49,7 @@ public struct ThumbnailServer: Sendable {
             ? DiskCache(root: configuration.sourceCacheRoot, capacityBytes: configuration.sourceCacheMaxBytes,
                         expirySeconds: 0, logger: logger) : nil
         admission = AdmissionControl(limit: configuration.renderQueue)
-        loader = Self.makeLoader(configuration, client: httpClient, sourceCache: sourceCache)
+        loader = Self.makeLoader(configuration, clientConfiguration: clientConfiguration, resolver: resolver, sourceCache: sourceCache)
         if configuration.decoders.isolate {
             let decoders = try DecoderPool(settings: configuration.decoders, maxPixels: configuration.render.maxPixels,
                                            maxSourceBytes: configuration.maxSourceBytes, loaderClasses: configuration.workerLoaderClasses,
@@ -52,11 +61,15 @@ public struct ThumbnailServer: Sendable {
         }
     }
 
-    static func makeLoader(_ c: ServiceConfiguration, client: HTTPClient, sourceCache: DiskCache?) -> any ImageLoader {
+    static func makeLoader(_ c: ServiceConfiguration, clientConfiguration: HTTPClient.Configuration, resolver: SourceResolver,
+                           sourceCache: DiskCache?) -> any ImageLoader {
         let file = FileLoader(root: c.fileRoot, maxBytes: c.maxSourceBytes)
-        let fetcher = HTTPLoader(client: client, settings: .init(
+        var settings = HTTPLoader.Settings(
             allowedHosts: c.allowedHosts, allowAnyHost: c.allowAnyHost, connectTimeout: c.connectTimeout,
-            requestTimeout: c.requestTimeout, maxRedirects: c.maxRedirects, maxBytes: c.maxSourceBytes))
+            requestTimeout: c.requestTimeout, maxRedirects: c.maxRedirects, maxBytes: c.maxSourceBytes)
+        settings.allowedNetworks = c.allowedNetworks
+        settings.resolver = resolver
+        let fetcher = HTTPLoader(clientConfiguration: clientConfiguration, settings: settings)
         // Only fetched sources are worth keeping: files are already on local disk.
         let http: any ImageLoader = sourceCache.map { SourceCachingLoader(inner: fetcher, cache: $0) } ?? fetcher
         switch c.loader {
@@ -113,10 +126,15 @@ public struct ThumbnailServer: Sendable {
         (resultCache?.purge(group: component) ?? 0) + (sourceCache?.purge(group: component) ?? 0)
     }
 
-    public func application(metrics: (@Sendable () -> String)? = nil) -> some Service {
+    /// The HTTP port, guarded by the `thumbnails.` limits. `metrics` serves `/metrics`; `accessLog` takes a
+    /// line per request (cache fast-path hits included).
+    public func application(metrics: (@Sendable () -> String)? = nil, accessLog: Logger? = nil) -> some Service {
+        let port = ServedPort(service: "thumbnails", limits: configuration.limits, refusesBodies: true, route: ThumbnailResponder.route,
+                              cacheStatusField: ImagingHandler.cacheStatusField, accessLog: accessLog)
+        let handler = self.handler
         let application = Application(
             responder: ThumbnailResponder(imaging: handler, metrics: metrics),
-            server: .http1(configuration: .init(additionalChannelHandlers: [CacheHitFastPath(imaging: self.handler)])),
+            server: .guarded(port, additionalChannelHandlers: { [CacheHitFastPath(imaging: handler)] }),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: ImagingHandler.serverName),
             eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton),
             logger: logger)

@@ -5,6 +5,7 @@ import Imaging
 import Logging
 import NIOCore
 import ReviewEncoding
+import ServiceSupport
 import ThumbnailService
 import ThumborURL
 import Vips
@@ -152,7 +153,7 @@ struct ConfigKeys: ParsableCommand {
         for entry in ServiceConfiguration.keys {
             print("\(entry.key)\t\(entry.thumbor)\t\(entry.meaning)")
         }
-        for entry in FileServerConfiguration.keys + EncodeConfiguration.keys + ClusterConfiguration.keys {
+        for entry in FileServerConfiguration.keys + EncodeConfiguration.keys + ClusterConfiguration.keys + LogConfiguration.keys {
             print("\(entry.key)\t-\t\(entry.meaning)")
         }
     }

@@ -23,7 +23,7 @@ struct FreeMemoryRelease: Service {
     var interval: Duration = .seconds(1)
 
     func run() async throws {
-        try? await cancelOnGracefulShutdown {
+        try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
                 _ = pinhole_release_free_memory()

@@ -24,8 +24,10 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         restartWithHugePageTunable()
         limitMallocArenas()
-        let logger = options.logger()
         let reader = try await options.reader()
+        let (logger, accessLog) = try await options.logging(reader)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         var thumbnails = try await loadOrExit { try ServiceConfiguration(reader: reader) }
         var files = try await loadOrExit { try FileServerConfiguration(reader: reader) }
         let encode = try await loadOrExit { try EncodeConfiguration(reader: reader) }
@@ -41,12 +43,10 @@ struct Serve: AsyncParsableCommand {
             announce("pinhole: no files.secrets configured; development file-server secret for this run: \(secret)")
         }
         try FileManager.default.createDirectory(atPath: thumbnails.fileRoot, withIntermediateDirectories: true)
-        let thumbnailServer = try ThumbnailServer(configuration: thumbnails, logger: logger)
+        let thumbnailServer = try await loadOrExit { try ThumbnailServer(configuration: thumbnails, logger: logger) }
         let fileServer = try FileServer(configuration: files, logger: logger)
         announce("pinhole: thumbnails on http://\(thumbnails.host):\(thumbnails.port) (loader: \(thumbnails.loader.rawValue), root: \(thumbnails.fileRoot))")
         announce("pinhole: files on http://\(files.host):\(files.port) (\(files.storeDescription))")
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let sources = ComponentSources(thumbnails: thumbnails, files: files)
         let encoder = try ReviewEncoder(configuration: encode, store: fileServer.store,
                                         renderStill: Self.stillRenderer(thumbnailServer, sources: sources), logger: logger)
@@ -58,10 +58,11 @@ struct Serve: AsyncParsableCommand {
         let removals = RemovalWatcher(journal: fileServer.removals, thumbnails: thumbnailServer,
                                       cursorFile: thumbnails.cacheRoot + "/removals.cursor", configuration: cluster, logger: logger)
         if !cluster.balancerURL.isEmpty { announce("pinhole: pre-warm goes through \(cluster.balancerURL)") }
-        let group = ServiceGroup(configuration: .init(
-            services: [thumbnailServer.application(metrics: { registry.text() }), fileServer.application(), fileServer.maintenance, encoder, removals,
-                       FreeMemoryRelease()],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(configuration: .graceful(
+            services: [ConcurrentServices(services: [thumbnailServer.application(metrics: { registry.text() }, accessLog: accessLog),
+                                                     fileServer.application(metrics: { registry.text() }, accessLog: accessLog)]),
+                       fileServer.maintenance, encoder, removals, FreeMemoryRelease()],
+            grace: max(thumbnails.limits.shutdownGrace, files.limits.shutdownGrace), logger: logger))
         do {
             try await group.run()
         } catch {
@@ -139,8 +140,11 @@ struct Files: AsyncParsableCommand {
 
     func run() async throws {
         limitMallocArenas()
-        let logger = options.logger()
-        var files = try await loadOrExit { try FileServerConfiguration(reader: try await options.reader()) }
+        let reader = try await options.reader()
+        let (logger, accessLog) = try await options.logging(reader)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var files = try await loadOrExit { try FileServerConfiguration(reader: reader) }
         if files.secrets.isEmpty {
             let secret = developmentSecret()
             files.secrets = [secret]
@@ -148,8 +152,9 @@ struct Files: AsyncParsableCommand {
         }
         let fileServer = try FileServer(configuration: files, logger: logger)
         announce("pinhole: files on http://\(files.host):\(files.port) (\(files.storeDescription))")
-        let group = ServiceGroup(configuration: .init(
-            services: [fileServer.application(), fileServer.maintenance], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(configuration: .graceful(
+            services: [fileServer.application(metrics: { registry.text() }, accessLog: accessLog), fileServer.maintenance],
+            grace: files.limits.shutdownGrace, logger: logger))
         try await group.run()
     }
 }
@@ -162,10 +167,26 @@ struct ServiceOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    func logger() -> Logger {
+    @Option(name: .long, help: "Log line format: text or json (overrides log.format).")
+    var logFormat: String?
+
+    /// Installs the log format (`log.format`, or `--log-format`) and returns the service's logger and,
+    /// unless `log.access` is off, the access logger.
+    func logging(_ reader: ConfigReader) async throws -> (Logger, access: Logger?) {
+        var configuration = try await loadOrExit { try LogConfiguration(reader: reader) }
+        if let logFormat {
+            guard let format = LogConfiguration.Format(rawValue: logFormat.lowercased()) else {
+                throw ValidationError("--log-format must be text or json")
+            }
+            configuration.format = format
+        }
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        configuration.bootstrap(level: level)
         var logger = Logger(label: "pinhole")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        return logger
+        logger.logLevel = level
+        var access = Logger(label: "pinhole.access")
+        access.logLevel = .info
+        return (logger, configuration.access ? access : nil)
     }
 
     func reader() async throws -> ConfigReader {
@@ -174,6 +195,17 @@ struct ServiceOptions: ParsableArguments {
 
     static func reader(file: String?) async throws -> ConfigReader {
         try await loadOrExit { try await ConfigurationSource.reader(file: file) }
+    }
+}
+
+extension ServiceGroupConfiguration {
+    /// Services stopped by SIGTERM or SIGINT: the listeners close at once, requests in progress have
+    /// `grace` seconds to finish, then whatever is left is cancelled (a cut upload leaves nothing).
+    static func graceful(services: [any Service], grace: Double, logger: Logger) -> ServiceGroupConfiguration {
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(grace * 1000))
+        configuration.maximumCancellationDuration = .seconds(10)
+        return configuration
     }
 }
 

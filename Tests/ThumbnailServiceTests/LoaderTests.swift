@@ -59,19 +59,92 @@ struct HTTPLoaderTests {
         #expect(HTTPLoader.fetchURL(for: imageURL) == expected)
     }
 
-    @Test func allowList() throws {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        defer { try? client.syncShutdown() }
-        func loader(_ hosts: [String], any: Bool = false) -> HTTPLoader {
-            HTTPLoader(client: client, settings: .init(allowedHosts: hosts, allowAnyHost: any, connectTimeout: 1,
-                                                       requestTimeout: 1, maxRedirects: 5, maxBytes: 100))
+    func loader(_ hosts: [String], any: Bool = false, networks: [String] = [], pinned: String? = nil) throws -> HTTPLoader {
+        var settings = HTTPLoader.Settings(allowedHosts: hosts, allowAnyHost: any, connectTimeout: 1, requestTimeout: 1, maxRedirects: 5, maxBytes: 100)
+        settings.allowedNetworks = networks.compactMap(AddressRange.init)
+        if let pinned {
+            let file = NSTemporaryDirectory() + "pinhole-hosts-\(UUID().uuidString)"
+            try pinned.write(toFile: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            settings.resolver = try SourceResolver(hostsFile: file)
         }
-        #expect(loader(["files.example"]).validate("http%3A//files.example/a.jpg") == nil)
-        #expect(loader(["files.example"]).validate("http%3A//FILES.example:9000/a.jpg") == nil)
-        #expect(loader(["files.example"]).validate("http%3A//evil.example/a.jpg")?.status == .badRequest)
-        #expect(loader([]).validate("http%3A//files.example/a.jpg")?.status == .badRequest)
-        #expect(loader([], any: true).validate("http%3A//files.example/a.jpg") == nil)
-        #expect(loader(["files.example"]).validate("http%3A///a.jpg")?.status == .badRequest)
+        return HTTPLoader(clientConfiguration: .init(), settings: settings)
+    }
+
+    @Test func allowList() throws {
+        #expect(try loader(["files.example"]).validate("http%3A//files.example/a.jpg") == nil)
+        #expect(try loader(["files.example"]).validate("http%3A//FILES.example:9000/a.jpg") == nil)
+        #expect(try loader(["files.example"]).validate("http%3A//evil.example/a.jpg")?.status == .badRequest)
+        #expect(try loader([]).validate("http%3A//files.example/a.jpg")?.status == .badRequest)
+        #expect(try loader([], any: true).validate("http%3A//files.example/a.jpg") == nil)
+        #expect(try loader(["files.example"]).validate("http%3A///a.jpg")?.status == .badRequest)
+    }
+
+    @Test("Obfuscated IPv4 spellings are refused even when any host is allowed", arguments: [
+        "2130706433", "0x7f000001", "0177.0.0.1", "0x7f.0.0.1", "127.1", "017700000001", "0xA9FEA9FE",
+    ])
+    func obfuscatedAddresses(host: String) throws {
+        #expect(SourceAddress.isObfuscatedIPv4(host))
+        let problem = try loader([], any: true).validate("http%3A//\(host)/a.jpg")
+        #expect(problem?.status == .badRequest && problem?.message.contains("disguise") == true)
+    }
+
+    @Test func canonicalSpellingsAreNotObfuscated() {
+        for host in ["127.0.0.1", "8.8.8.8", "example.com", "::1", "1.2.3.4.example", "12345.example"] {
+            #expect(!SourceAddress.isObfuscatedIPv4(host), "\(host)")
+        }
+    }
+
+    @Test("Resolved addresses: public passes, special ranges need allowed_networks or an allow-listed name")
+    func resolvedAddresses() async throws {
+        let hosts = "127.0.0.2 images.example.com\n10.1.2.3 nas.example.com\n127.0.0.3 mixed.example.com\n93.184.216.34 mixed.example.com\n"
+        let open = try loader([], any: true, pinned: hosts)
+        await #expect(throws: ServiceError.self) { try await open.permittedAddress(for: "images.example.com") }
+        await #expect(throws: ServiceError.self) { try await open.permittedAddress(for: "nas.example.com") }
+        await #expect(throws: ServiceError.self) { try await open.permittedAddress(for: "127.0.0.1") }
+        await #expect(throws: ServiceError.self) { try await open.permittedAddress(for: "[::ffff:127.0.0.1]") }
+        await #expect(throws: ServiceError.self) { try await open.permittedAddress(for: "169.254.169.254") }
+        // Of several addresses, the first public one is the one connected to.
+        #expect(try await open.permittedAddress(for: "mixed.example.com") == SourceAddress("93.184.216.34"))
+        #expect(try await open.permittedAddress(for: "93.184.216.34") == SourceAddress("93.184.216.34"))
+        let studio = try loader([], any: true, networks: ["127.0.0.2/32", "10.0.0.0/8"], pinned: hosts)
+        #expect(try await studio.permittedAddress(for: "images.example.com") == SourceAddress("127.0.0.2"))
+        #expect(try await studio.permittedAddress(for: "nas.example.com") == SourceAddress("10.1.2.3"))
+        await #expect(throws: ServiceError.self) { try await studio.permittedAddress(for: "127.0.0.1") }
+        // A host the operator named may resolve anywhere.
+        let named = try loader(["images.example.com"], pinned: hosts)
+        #expect(try await named.permittedAddress(for: "images.example.com") == SourceAddress("127.0.0.2"))
+    }
+}
+
+@Suite("Source address classes (SSRF)")
+struct SourceAddressTests {
+    @Test("Literal addresses", arguments: [
+        ("8.8.8.8", SourceAddress.Kind.public), ("93.184.216.34", .public), ("127.0.0.1", .loopback), ("127.255.0.9", .loopback),
+        ("10.0.0.1", .private), ("172.16.5.4", .private), ("172.31.255.255", .private), ("172.32.0.1", .public),
+        ("192.168.1.1", .private), ("169.254.169.254", .linkLocal), ("100.64.0.1", .carrierGradeNAT), ("100.127.255.255", .carrierGradeNAT),
+        ("100.128.0.1", .public), ("224.0.0.1", .multicast), ("239.255.255.250", .multicast), ("0.0.0.0", .unspecified),
+        ("255.255.255.255", .reserved), ("240.0.0.1", .reserved), ("192.0.2.1", .reserved), ("198.18.0.1", .reserved),
+        ("::1", .loopback), ("::", .unspecified), ("::ffff:127.0.0.1", .ipv4Mapped), ("::ffff:8.8.8.8", .ipv4Mapped),
+        ("fe80::1", .linkLocal), ("fc00::1", .uniqueLocal), ("fd12:3456::1", .uniqueLocal), ("ff02::1", .multicast),
+        ("2001:db8::1", .reserved), ("2606:4700:4700::1111", .public), ("64:ff9b::a9fe:a9fe", .linkLocal),
+        ("64:ff9b::808:808", .public), ("2002:7f00:1::", .loopback), ("2002:0808:0808::", .public), ("[::1]", .loopback),
+    ])
+    func classify(text: String, kind: SourceAddress.Kind) throws {
+        let address = try #require(SourceAddress(text))
+        #expect(address.kind == kind, "\(text)")
+    }
+
+    @Test func ranges() throws {
+        let range = try #require(AddressRange("10.0.0.0/8"))
+        #expect(range.contains(SourceAddress("10.255.1.2")!))
+        #expect(!range.contains(SourceAddress("11.0.0.1")!))
+        #expect(!range.contains(SourceAddress("::ffff:10.0.0.1")!))
+        let single = try #require(AddressRange("127.0.0.2"))
+        #expect(single.contains(SourceAddress("127.0.0.2")!) && !single.contains(SourceAddress("127.0.0.3")!))
+        let v6 = try #require(AddressRange("fd00::/8"))
+        #expect(v6.contains(SourceAddress("fd12::1")!) && !v6.contains(SourceAddress("fe80::1")!))
+        #expect(AddressRange("10.0.0.0/33") == nil && AddressRange("example.com") == nil && AddressRange("0.0.0.0/0") != nil)
     }
 }
 

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Imaging
 import Logging
+import Metrics
 import ServiceSupport
 
 /// How decode workers are run (`thumbnails.decoder_*`).
@@ -95,6 +96,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         }
         condition.lock()
         idle += started
+        publishWorkers()
         condition.broadcast()
         condition.unlock()
         logger.info("decode workers started", metadata: ["workers": .stringConvertible(started.count), "confinement": .string(isolation)])
@@ -202,10 +204,12 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         condition.lock()
         while idle.isEmpty && alive >= max(1, settings.workers) { condition.wait() }
         if let worker = idle.popLast() {
+            publishWorkers()
             condition.unlock()
             return worker
         }
         alive += 1
+        publishWorkers()
         condition.unlock()
         guard let worker = spawn() else {
             decrementAlive()
@@ -224,9 +228,20 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
         }
         condition.lock()
         idle.append(worker)
+        publishWorkers()
         condition.signal()
         condition.unlock()
     }
+
+    /// `pinhole_decoder_workers{state}`: workers waiting for a job and workers decoding (or starting).
+    /// Called with the condition's lock held.
+    private func publishWorkers() {
+        Self.idleWorkers.record(idle.count)
+        Self.busyWorkers.record(max(0, alive - idle.count))
+    }
+
+    private static let idleWorkers = Gauge(label: "pinhole_decoder_workers", dimensions: [("state", "idle")])
+    private static let busyWorkers = Gauge(label: "pinhole_decoder_workers", dimensions: [("state", "busy")])
 
     /// Starts a worker in the background when fewer than `workers` run, so that the pool is back to its
     /// size before the next studio file arrives.
@@ -245,6 +260,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
             }
             self.condition.lock()
             self.idle.append(worker)
+            self.publishWorkers()
             self.condition.signal()
             self.condition.unlock()
         }
@@ -253,6 +269,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
     private func decrementAlive() {
         condition.lock()
         alive -= 1
+        publishWorkers()
         condition.signal()
         condition.unlock()
     }

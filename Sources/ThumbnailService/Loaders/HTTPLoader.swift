@@ -8,10 +8,19 @@ import ThumborURL
 /// Thumbor's http_loader on AsyncHTTPClient. Every hop of a redirect chain is checked against the host
 /// allow-list (so a redirect cannot reach a host the URL itself could not), and the body size limit is
 /// enforced while streaming.
+///
+/// SSRF: a host not named in `allowed_hosts` (fetched because `allow_any_host` is on) must resolve to a
+/// public address, or to one inside `allowed_networks`. Pinhole resolves each hop's host itself, checks
+/// the addresses, and connects to the address it checked (the client is pinned to it), so a name that
+/// resolves differently a moment later (DNS rebinding) has no window. Hosts spelled as obfuscated IPv4
+/// numbers (`2130706433`, `0x7f.1`, `0177.0.0.1`) are refused.
 public struct HTTPLoader: ImageLoader {
     public struct Settings: Sendable {
         public var allowedHosts: [String]
         public var allowAnyHost: Bool
+        /// Ranges a host not named in `allowedHosts` may still resolve to (the studio's own networks).
+        public var allowedNetworks: [AddressRange] = []
+        public var resolver = try! SourceResolver()
         public var connectTimeout: Double
         public var requestTimeout: Double
         public var maxRedirects: Int
@@ -28,11 +37,12 @@ public struct HTTPLoader: ImageLoader {
         }
     }
 
-    let client: HTTPClient
+    /// The configuration each hop's client is made from (timeouts; redirects off: they are followed here).
+    let clientConfiguration: HTTPClient.Configuration
     let settings: Settings
 
-    public init(client: HTTPClient, settings: Settings) {
-        self.client = client
+    public init(clientConfiguration: HTTPClient.Configuration, settings: Settings) {
+        self.clientConfiguration = clientConfiguration
         self.settings = settings
     }
 
@@ -54,12 +64,54 @@ public struct HTTPLoader: ImageLoader {
               let host = url.host?.lowercased(), !host.isEmpty else {
             return ServiceError(.badRequest, "source URL has no host")
         }
-        if settings.allowedHosts.isEmpty {
-            return settings.allowAnyHost ? nil : ServiceError(.badRequest, "no source hosts are allowed (thumbnails.allowed_hosts)")
+        if isNamedInAllowList(host) { return nil }
+        if SourceAddress.isObfuscatedIPv4(host) {
+            return ServiceError(.badRequest, "source host '\(host)' is an IP address in disguise: not allowed")
         }
+        if settings.allowAnyHost { return nil }
+        if settings.allowedHosts.isEmpty { return ServiceError(.badRequest, "no source hosts are allowed (thumbnails.allowed_hosts)") }
+        return ServiceError(.badRequest, "source host '\(host)' is not allowed")
+    }
+
+    func isNamedInAllowList(_ host: String) -> Bool {
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         return settings.allowedHosts.contains(bare) || settings.allowedHosts.contains(host)
-            ? nil : ServiceError(.badRequest, "source host '\(host)' is not allowed")
+    }
+
+    /// The address to connect to for `host`: a host named in `allowed_hosts` may be anywhere; any other
+    /// must resolve to a public address or one in `allowed_networks`. Refusals are the client's error (400).
+    func permittedAddress(for host: String) async throws(ServiceError) -> SourceAddress? {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        let literal = SourceAddress(bare)
+        var addresses = literal.map { [$0] } ?? []
+        if literal == nil { addresses = await settings.resolver.addresses(of: bare) }
+        guard let first = addresses.first else { throw ServiceError(.badGateway, "source host '\(host)' does not resolve") }
+        if isNamedInAllowList(host) { return first }
+        let networks = settings.allowedNetworks
+        if let permitted = addresses.first(where: { address in address.kind == .public || networks.contains { $0.contains(address) } }) {
+            return permitted
+        }
+        throw ServiceError(.badRequest, "source host '\(host)' resolves to \(first), a \(first.kind.rawValue) address: not allowed "
+                           + "(thumbnails.allowed_networks)")
+    }
+
+    /// Runs `body` with a client that can connect only to the address `url`'s host was checked at.
+    func withPinnedClient<T: Sendable>(_ url: String, _ body: (HTTPClient) async throws -> T) async throws -> T {
+        guard let host = URL(string: url)?.host, !host.isEmpty else { throw ServiceError(.badRequest, "source URL has no host") }
+        var configuration = clientConfiguration
+        if let address = try await permittedAddress(for: host), SourceAddress(host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host) == nil {
+            configuration.dnsOverride[host] = address.description
+            configuration.dnsOverride[host.lowercased()] = address.description
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let result = try await body(client)
+            try? await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
     }
 
     public func load(_ imageURL: String) async throws(ServiceError) -> ByteBuffer {
@@ -85,6 +137,29 @@ public struct HTTPLoader: ImageLoader {
             request.headers.add(name: "User-Agent", value: settings.userAgent)
             request.headers.add(name: "Accept", value: "image/*;q=0.9,*/*;q=0.1")
             if overlay { request.headers.add(name: overlayFetchHeader, value: "1") }
+            let hop: Hop
+            do {
+                hop = try await withPinnedClient(url) { client in try await self.hop(request, url: url, client: client, deadline: deadline, rangedAbove: rangedAbove) }
+            } catch let error as ServiceError {
+                throw error
+            } catch {
+                throw Self.classify(error)
+            }
+            switch hop {
+            case .source(let source): return source
+            case .redirect(let next): url = next
+            }
+        }
+        throw ServiceError(.badGateway, "source redirected more than \(settings.maxRedirects) times")
+    }
+
+    enum Hop: Sendable {
+        case source(LoadedSource)
+        case redirect(String)
+    }
+
+    /// One request of a redirect chain, its body read before the hop's client closes.
+    func hop(_ request: HTTPClientRequest, url: String, client: HTTPClient, deadline: NIODeadline, rangedAbove: Int64) async throws(ServiceError) -> Hop {
             let response: HTTPClientResponse
             do {
                 response = try await client.execute(request, deadline: deadline)
@@ -100,9 +175,9 @@ public struct HTTPLoader: ImageLoader {
                         while body.readableBytes < RangedSource.headBytes, var chunk = try await chunks.next() { body.writeBuffer(&chunk) }
                         if body.withUnsafeReadableBytes(VideoExcerpt.isExcerptable) {
                             let from = url
-                            return .ranged(RangedSource(head: body, length: length) { range throws(ServiceError) in
+                            return .source(.ranged(RangedSource(head: body, length: length) { range throws(ServiceError) in
                                 try await fetchRange(from, range)
-                            })
+                            }))
                         }
                     }
                     while var chunk = try await chunks.next() {
@@ -111,7 +186,7 @@ public struct HTTPLoader: ImageLoader {
                     }
                     // An empty source is a bad image, like an empty file (Thumbor: 502).
                     if body.readableBytes == 0 { throw ServiceError(.badRequest, "source is empty") }
-                    return .whole(body)
+                    return .source(.whole(body))
                 } catch let error as ServiceError {
                     throw error
                 } catch {
@@ -122,7 +197,7 @@ public struct HTTPLoader: ImageLoader {
                       let next = URL(string: location, relativeTo: URL(string: url))?.absoluteString else {
                     throw ServiceError(.badGateway, "source redirected without a usable Location")
                 }
-                url = next
+                return .redirect(next)
             case 404, 410:
                 throw ServiceError(.notFound, "source image not found (upstream \(response.status.code))")
             case 400..<500:
@@ -130,8 +205,6 @@ public struct HTTPLoader: ImageLoader {
             default:
                 throw ServiceError(.badGateway, "source failed (upstream \(response.status.code))")
             }
-        }
-        throw ServiceError(.badGateway, "source redirected more than \(settings.maxRedirects) times")
     }
 
     /// Bytes `range` of `url` (a `Range` request; the answer must be that range: 206 with a matching
@@ -142,12 +215,14 @@ public struct HTTPLoader: ImageLoader {
         request.headers.add(name: "Range", value: "bytes=\(range.lowerBound)-\(range.upperBound - 1)")
         let deadline = NIODeadline.now() + .milliseconds(Int64(settings.requestTimeout * 1000))
         do {
-            let response = try await client.execute(request, deadline: deadline)
-            let contentRange = response.headers.first(name: "Content-Range") ?? ""
-            guard response.status.code == 206, contentRange.hasPrefix("bytes \(range.lowerBound)-") else {
-                throw ServiceError(.badGateway, "source does not serve byte ranges (upstream \(response.status.code))")
+            return try await withPinnedClient(url) { client in
+                let response = try await client.execute(request, deadline: deadline)
+                let contentRange = response.headers.first(name: "Content-Range") ?? ""
+                guard response.status.code == 206, contentRange.hasPrefix("bytes \(range.lowerBound)-") else {
+                    throw ServiceError(.badGateway, "source does not serve byte ranges (upstream \(response.status.code))")
+                }
+                return try await response.body.collect(upTo: range.count)
             }
-            return try await response.body.collect(upTo: range.count)
         } catch let error as ServiceError {
             throw error
         } catch {
