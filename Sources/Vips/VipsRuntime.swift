@@ -57,6 +57,12 @@ public enum VipsRuntime {
         }
     }
 
+    /// Whether this libvips has the operation `nickname` (a loader such as `heifload`), blocked or not.
+    public static func hasOperation(_ nickname: String) -> Bool {
+        _ = initResult
+        return vips_type_find("VipsOperation", nickname) != 0
+    }
+
     public static var version: String {
         "\(vips_version(0)).\(vips_version(1)).\(vips_version(2))"
     }

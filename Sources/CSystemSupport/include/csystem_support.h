@@ -13,4 +13,9 @@ int pinhole_tune_malloc(int arenas, int mmap_threshold);
 int pinhole_release_free_memory(void);
 /* statfs(2)'s f_type of the filesystem holding path (NFS_SUPER_MAGIC, …), or -1 (errno set). */
 int64_t pinhole_filesystem_type(const char *path);
+/* Binds (and closes) a TCP listener on host:port to see whether it is free: 0 if it is, -2 if host is
+   not a numeric or resolvable local address, else the errno of bind (EADDRINUSE, EACCES, ...). */
+int pinhole_try_bind(const char *host, int port);
+/* 1 if the kernel says the clock is synchronised (ntp_adjtime: not TIME_ERROR), 0 if not, -1 if unknown. */
+int pinhole_clock_synchronised(void);
 #endif
