@@ -134,6 +134,11 @@ let package = Package(
             "ReviewEncoding", "ServiceSupport",
             .product(name: "Configuration", package: "swift-configuration"),
         ]),
+        .testTarget(name: "HTTPServingTests", dependencies: [
+            "HTTPServing", "ServiceSupport",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "FileServerTests", dependencies: [
             "FileServer", "ServiceSupport",
             .product(name: "Hummingbird", package: "hummingbird"),

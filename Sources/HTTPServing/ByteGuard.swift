@@ -57,6 +57,7 @@ final class ByteGuard: ChannelDuplexHandler {
         if state.refused { return }
         let buffer = unwrapInboundIn(data)
         state.lastRead = .now()
+        if state.inBody { state.bodyWindowBytes += buffer.readableBytes }
         let startsHead = state.awaitingHead && state.headStartedAt == nil && buffer.readableBytes > 0
         if startsHead { state.headStartedAt = state.lastRead }
         context.fireChannelRead(data)

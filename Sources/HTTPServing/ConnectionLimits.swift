@@ -12,6 +12,9 @@ public struct ConnectionLimits: Sendable {
     /// Seconds a request body may send nothing (an upload trickled or stalled). The connection is closed
     /// and the upload abandoned; nothing of it is stored.
     public var bodyTimeout = 30.0
+    /// Bytes a second a request body must average over each `bodyTimeout` window: an upload trickled a
+    /// byte at a time (never silent for long) is cut too.
+    public var bodyMinRate = 1024.0
     /// Seconds a response may wait for a client that reads none of it (a slow reader).
     public var sendTimeout = 60.0
     /// Open connections at most. At the limit a new connection closes the longest-waiting connection that
@@ -33,6 +36,7 @@ public struct ConnectionLimits: Sendable {
             ("\(section).header_timeout", "seconds a request head may take to arrive (408 and closed beyond)"),
             ("\(section).idle_timeout", "seconds a keep-alive connection may wait for its next request"),
             ("\(section).body_timeout", "seconds a request body may send nothing before the connection is closed"),
+            ("\(section).body_min_rate", "bytes a second a request body must average over each body_timeout window"),
             ("\(section).send_timeout", "seconds a client may read nothing of a response before the connection is closed"),
             ("\(section).max_connections", "open connections at most (idle ones are closed first, then 503)"),
             ("\(section).max_url_bytes", "longest request target (414 beyond)"),
@@ -47,6 +51,7 @@ public struct ConnectionLimits: Sendable {
         headerTimeout = try r.double("header_timeout", above: 0) ?? headerTimeout
         idleTimeout = try r.double("idle_timeout", above: 0) ?? idleTimeout
         bodyTimeout = try r.double("body_timeout", above: 0) ?? bodyTimeout
+        bodyMinRate = try r.double("body_min_rate", above: -1) ?? bodyMinRate
         sendTimeout = try r.double("send_timeout", above: 0) ?? sendTimeout
         maxConnections = try r.int("max_connections", in: 1...1_000_000) ?? maxConnections
         maxURLBytes = try r.int("max_url_bytes", in: 256...1 << 20) ?? maxURLBytes

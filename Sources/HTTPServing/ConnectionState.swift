@@ -25,6 +25,9 @@ final class ConnectionState {
     var servedOne = false
     var inBody = false
     var lastRead = NIODeadline.now()
+    /// The current `body_timeout` window of a request body, and the bytes it has brought.
+    var bodyWindowStart = NIODeadline.now()
+    var bodyWindowBytes = 0
     /// Requests received whose responses have not ended, oldest first (responses go out in order).
     var requests: [RequestRecord] = []
     /// A limit answered or closed the connection: nothing more is read or answered.
@@ -44,7 +47,7 @@ final class ConnectionState {
         if refused { return nil }
         // A response still leaving is the send timer's to judge, not a wait for the client.
         if rawContext?.channel.isWritable == false { return nil }
-        if inBody { return (lastRead + .seconds(limits.bodyTimeout), .bodyTimeout) }
+        if inBody { return (bodyWindowStart + .seconds(limits.bodyTimeout), .bodyTimeout) }
         if let started = headStartedAt { return (started + .seconds(limits.headerTimeout), .headerTimeout) }
         guard awaitingHead, requests.isEmpty else { return nil }
         return servedOne ? (waitingSince + .seconds(limits.idleTimeout), .idleTimeout)
@@ -69,8 +72,28 @@ final class ConnectionState {
             readTimerDeadline = nil
             guard let (due, reason) = readDeadline() else { return }
             if due > .now() { return armReadTimer() }
+            if reason == .bodyTimeout, bodyKeepsUp() { return armReadTimer() }
             expire(reason)
         }
+    }
+
+    /// A body window has ended: the body may go on if it was not silent for the whole timeout and
+    /// brought at least `body_min_rate` bytes a second; a new window starts.
+    private func bodyKeepsUp() -> Bool {
+        let now = NIODeadline.now()
+        let silent = now - lastRead >= .seconds(limits.bodyTimeout)
+        let enough = Double(bodyWindowBytes) >= limits.bodyMinRate * limits.bodyTimeout
+        guard !silent, enough else { return false }
+        bodyWindowStart = now
+        bodyWindowBytes = 0
+        return true
+    }
+
+    /// A request body begins: its first window starts now.
+    func bodyStarted() {
+        inBody = true
+        bodyWindowStart = .now()
+        bodyWindowBytes = 0
     }
 
     private func expire(_ reason: LimitReason) {

@@ -38,7 +38,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             }
             if state.requests.count >= state.limits.maxPipelined { return state.close(.pipelining) }
             state.requests.append(record)
-            state.inBody = hasBody
+            if hasBody { state.bodyStarted() } else { state.inBody = false }
             state.armReadTimer()
         case .body(let chunk):
             if !state.requests.isEmpty { state.requests[state.requests.count - 1].requestBytes += chunk.readableBytes }
