@@ -85,7 +85,8 @@ static void transpose_pixels(const uint8_t *in, size_t in_stride, int rows, int 
                     case 4: target[3] = source[3]; /* fall through */
                     case 3: target[2] = source[2]; /* fall through */
                     case 2: target[1] = source[1]; /* fall through */
-                    default: target[0] = source[0];
+                    case 1: target[0] = source[0]; break;
+                    default: memcpy(target, source, (size_t) bands);
                     }
                 }
             }

@@ -28,7 +28,9 @@ struct dc_state {
     int quant_dc[4];
     int quant_defined[4];
     int width, height, components, blocks_wide, blocks_high, restart_interval;
-    struct { int id, quant, complete; int16_t *dc; } comp[MAX_COMPONENTS];
+    /* quant_dc: the DC quantiser latched at the component's first scan, as libjpeg's latch_quant_tables
+       does (a later DQT may redefine the slot for another component). */
+    struct { int id, quant, quant_dc, latched, complete; int16_t *dc; } comp[MAX_COMPONENTS];
 };
 
 static int fail(const char *message) {
@@ -253,11 +255,18 @@ VipsImage *cvips_progressive_dc_decode(const void *buf, size_t len) {
                 if (members[i] < 0 || tables[i] > 3) { fail("bad scan header"); goto done; }
             }
             int start = body[1 + 2 * count], high = body[3 + 2 * count] >> 4, low = body[3 + 2 * count] & 15;
+            for (int i = 0; i < count; i++) {
+                int c = members[i];
+                if (s.comp[c].latched) continue;
+                if (!s.quant_defined[s.comp[c].quant]) { fail("scan uses an undefined table"); goto done; }
+                s.comp[c].quant_dc = s.quant_dc[s.comp[c].quant];
+                s.comp[c].latched = 1;
+            }
             s.data = p;
             s.end = end;
             if (start == 0) {
                 for (int i = 0; i < count; i++) {
-                    if (!s.quant_defined[s.comp[members[i]].quant] || (high == 0 && !s.tables[tables[i]].defined)) {
+                    if (high == 0 && !s.tables[tables[i]].defined) {
                         fail("scan uses an undefined table");
                         goto done;
                     }
@@ -286,12 +295,12 @@ VipsImage *cvips_progressive_dc_decode(const void *buf, size_t len) {
     pixels = g_try_malloc((size_t) width * height * bands);
     if (!pixels) { fail("out of memory"); goto done; }
     long blocks = (long) width * height;
-    int qy = s.quant_dc[s.comp[0].quant];
+    int qy = s.comp[0].quant_dc;
     if (bands == 1) {
         for (long b = 0; b < blocks; b++) pixels[b] = idct_1x1(s.comp[0].dc[b], qy);
     } else {
         /* jdcolor.c's tables: 16-bit fixed point, rounded, Cb and Cr centred on 128. */
-        int qcb = s.quant_dc[s.comp[1].quant], qcr = s.quant_dc[s.comp[2].quant];
+        int qcb = s.comp[1].quant_dc, qcr = s.comp[2].quant_dc;
         const int32_t one_half = 1 << 15;
         const int32_t cr_r = (int32_t) (1.40200 * 65536 + 0.5), cb_b = (int32_t) (1.77200 * 65536 + 0.5);
         const int32_t cr_g = (int32_t) (0.71414 * 65536 + 0.5), cb_g = (int32_t) (0.34414 * 65536 + 0.5);

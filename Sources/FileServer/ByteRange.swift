@@ -18,7 +18,8 @@ enum ByteRange: Equatable {
         case let (first?, last?):
             guard first <= last else { return .whole }
             guard first < size else { return .unsatisfiable }
-            return .partial(first..<min(last + 1, size))
+            // `last` may be Int64.max ("to the end"): clamp before adding one.
+            return .partial(first..<(min(last, size - 1) + 1))
         case let (first?, nil) where parts[1].isEmpty:
             guard first < size else { return .unsatisfiable }
             return .partial(first..<size)

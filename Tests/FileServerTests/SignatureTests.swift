@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FileServer
+import ServiceSupport
 
 @Suite("File-server URL signatures (ftrack.md §3)")
 struct SignatureTests {
@@ -92,6 +93,9 @@ struct ParsingTests {
         ("bytes=95-200", .partial(95..<100)), ("bytes=100-", .unsatisfiable), ("bytes=150-160", .unsatisfiable),
         ("bytes=-0", .unsatisfiable), ("bytes=0-1,5-6", .whole), ("bytes=a-b", .whole), ("items=0-1", .whole),
         ("bytes=9-1", .whole), ("bytes=", .whole), ("bytes=--1", .whole),
+        // Found by fuzzing: a last byte of Int64.max overflowed when one was added.
+        ("bytes=0-9223372036854775807", .partial(0..<100)), ("bytes=-9223372036854775807", .partial(0..<100)),
+        ("bytes=0-99999999999999999999", .whole),
     ])
     func ranges(header: String, expected: ByteRange) {
         #expect(ByteRange.parse(header, size: 100) == expected)
@@ -106,5 +110,23 @@ struct ParsingTests {
         #expect(ContentDisposition.header(fileName: "a.zip", contentType: "application/zip") == "attachment; filename=\"a.zip\"")
         #expect(ContentDisposition.header(fileName: "ü.mov", contentType: "video/quicktime")
             == "inline; filename=\"_.mov\"; filename*=UTF-8''%C3%BC.mov")
+    }
+}
+
+@Suite("HTTP dates from clients")
+struct HTTPDateTests {
+    @Test func roundTrip() throws {
+        let date = try #require(HTTPDate.parse("Sun, 06 Nov 1994 08:49:37 GMT"))
+        #expect(HTTPDate.string(date) == "Sun, 06 Nov 1994 08:49:37 GMT")
+    }
+
+    // Found by fuzzing: fields too large for C's Int32 trapped (a remote crash through If-Modified-Since).
+    @Test("Out-of-range fields are not dates", arguments: [
+        "Sun, 06 Nov 1994 08:49:39999999999999999997 GMT", "Sun, 06 Nov 4294967296 08:49:37 GMT",
+        "Sun, 99999999999 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:60:00 GMT",
+        "Sun, 00 Nov 1994 08:49:37 GMT", "Sun, 06 Nov -5 08:49:37 GMT",
+    ])
+    func outOfRange(text: String) {
+        #expect(HTTPDate.parse(text) == nil)
     }
 }
