@@ -142,6 +142,8 @@ public struct ThumbnailServer: Sendable {
     }
 
     public func shutdown() async throws {
+        resultCache?.quiesce()
+        sourceCache?.quiesce()
         resultCache?.saveStatistics()
         decoders?.shutdown()
         try await httpClient.shutdown()

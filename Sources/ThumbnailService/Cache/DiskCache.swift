@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import ServiceSupport
+import Synchronization
 
 /// One cached item: bytes and the metadata needed to answer with them.
 public struct CacheEntry: Sendable, Equatable {
@@ -69,6 +70,9 @@ public final class DiskCache: Sendable {
         var evicting = false
     }
     private let state = NIOLockedValueBox(State())
+    /// Writes under way (each has a file in `.tmp` until its rename), and whether the cache is closing.
+    private let writing = Atomic<Int>(0)
+    private let closing = Atomic<Bool>(false)
     private static let magic = Array("PINHOLE-CACHE 1\n".utf8)
 
     /// Seconds since 1970: the wall clock, or a test's own clock (expiry and LRU order without sleeping).
@@ -196,6 +200,9 @@ public final class DiskCache: Sendable {
 
     public func put(_ address: CacheAddress, contentType: String, origin: String, body: ByteBuffer, sha1: String? = nil,
                     maxAge: Int? = nil, fixedFormat: Bool? = nil) {
+        guard !closing.load(ordering: .acquiring) else { return }
+        writing.add(1, ordering: .acquiringAndReleasing)
+        defer { writing.subtract(1, ordering: .acquiringAndReleasing) }
         let metadata = CacheEntry.Metadata(contentType: contentType, created: now().rounded(.down),
                                            length: body.readableBytes, sha1: sha1 ?? Self.sha1Hex(body), origin: origin, maxAge: maxAge,
                                            fixedFormat: fixedFormat)
@@ -383,6 +390,17 @@ public final class DiskCache: Sendable {
         public var misses: Int
         public var degraded: Bool
         public var hitRatio: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
+    }
+
+    /// At shutdown: no new writes start, those under way get up to `seconds` to finish, and whatever is
+    /// still in `.tmp` (a write cut off) is removed, so a stopped server leaves no temporary file.
+    public func quiesce(seconds: Double = 2) {
+        closing.store(true, ordering: .releasing)
+        let deadline = Date().addingTimeInterval(seconds)
+        while writing.load(ordering: .acquiring) > 0, Date() < deadline { usleep(10_000) }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root + "/.tmp")) ?? [] where !name.hasPrefix("stats-") {
+            unlink(root + "/.tmp/" + name)
+        }
     }
 
     /// Persists hit and miss counts beside the entries, for `pinhole cache stats`.
