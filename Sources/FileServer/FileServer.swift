@@ -2,6 +2,7 @@ import HTTPServing
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import ServiceSupport
 
 /// Assembles the file server: the configured store, the responder and the Hummingbird application.
 public struct FileServer: Sendable {
@@ -25,7 +26,7 @@ public struct FileServer: Sendable {
 
     /// The HTTP port, guarded by the `files.` limits. `metrics` serves `/metrics`; `accessLog` takes a
     /// line per request.
-    public func application(metrics: (@Sendable () -> String)? = nil, accessLog: Logger? = nil) -> some ApplicationProtocol {
+    public func application(metrics: (@Sendable () -> String)? = nil, accessLog: AccessLog? = nil) -> some ApplicationProtocol {
         let port = ServedPort(service: "files", limits: configuration.limits, refusesBodies: false, route: FileResponder.route,
                               accessLog: accessLog, finished: FileMetrics.record)
         return Application(

@@ -1,5 +1,5 @@
-import Logging
 import Metrics
+import ServiceSupport
 import NIOCore
 
 /// One request from its head to the end of its response: what the access line and the request metrics
@@ -27,11 +27,8 @@ struct RequestRecord {
         let status = final ?? self.status
         let nanoseconds = Int64(NIODeadline.now().uptimeNanoseconds - start.uptimeNanoseconds)
         let milliseconds = (Double(nanoseconds) / 1000).rounded() / 1000
-        port.accessLog?.info("request", metadata: [
-            "request_id": .string(id), "service": .string(port.service), "method": .string(method), "path": .string(path),
-            "status": .stringConvertible(status), "duration_ms": .stringConvertible(milliseconds),
-            "bytes": .stringConvertible(responseBytes), "cache": .string(cache), "remote": .string(remote),
-        ])
+        port.accessLog?.record(AccessLog.Line(requestID: id, service: port.service, method: method, path: path, status: status,
+                                              milliseconds: milliseconds, bytes: responseBytes, cache: cache, remote: remote))
         let cacheLabel = cache == "-" ? "none" : cache
         Timer(label: "pinhole_http_request_duration_seconds",
               dimensions: [("service", port.service), ("route", route), ("cache", cacheLabel)]).recordNanoseconds(nanoseconds)

@@ -1,5 +1,5 @@
 import HTTPTypes
-import Logging
+import ServiceSupport
 
 /// How one HTTP port is served: its name in logs and metrics, its limits, how its paths map to route
 /// names, and where its access log goes. Each port has one; every connection to it is guarded by it.
@@ -15,13 +15,13 @@ public struct ServedPort: Sendable {
     /// The response header that says how the cache answered (thumbnails), for logs and metrics.
     public let cacheStatusField: HTTPField.Name?
     /// Where access lines go; nil turns them off.
-    public let accessLog: Logger?
+    public let accessLog: AccessLog?
     /// Called once per finished request (after the access line), for a port's own counters.
     public let finished: (@Sendable (CompletedRequest) -> Void)?
     let registry: ConnectionRegistry
 
     public init(service: String, limits: ConnectionLimits, refusesBodies: Bool, route: @escaping @Sendable (_ method: String, _ path: Substring) -> String,
-                cacheStatusField: HTTPField.Name? = nil, accessLog: Logger?, finished: (@Sendable (CompletedRequest) -> Void)? = nil) {
+                cacheStatusField: HTTPField.Name? = nil, accessLog: AccessLog?, finished: (@Sendable (CompletedRequest) -> Void)? = nil) {
         self.service = service
         self.limits = limits
         self.refusesBodies = refusesBodies

@@ -128,7 +128,7 @@ public struct ThumbnailServer: Sendable {
 
     /// The HTTP port, guarded by the `thumbnails.` limits. `metrics` serves `/metrics`; `accessLog` takes a
     /// line per request (cache fast-path hits included).
-    public func application(metrics: (@Sendable () -> String)? = nil, accessLog: Logger? = nil) -> some Service {
+    public func application(metrics: (@Sendable () -> String)? = nil, accessLog: AccessLog? = nil) -> some Service {
         let port = ServedPort(service: "thumbnails", limits: configuration.limits, refusesBodies: true, route: ThumbnailResponder.route,
                               cacheStatusField: ImagingHandler.cacheStatusField, accessLog: accessLog)
         let handler = self.handler

@@ -73,6 +73,7 @@ struct Serve: AsyncParsableCommand {
         }
         wiring.cancel()
         try await thumbnailServer.shutdown()
+        accessLog?.flush()
     }
 
     /// The executable joins the two services (the file server never imports the thumbnail service):
@@ -156,6 +157,7 @@ struct Files: AsyncParsableCommand {
             services: [fileServer.application(metrics: { registry.text() }, accessLog: accessLog), fileServer.maintenance],
             grace: files.limits.shutdownGrace, logger: logger))
         try await group.run()
+        accessLog?.flush()
     }
 }
 
@@ -172,7 +174,7 @@ struct ServiceOptions: ParsableArguments {
 
     /// Installs the log format (`log.format`, or `--log-format`) and returns the service's logger and,
     /// unless `log.access` is off, the access logger.
-    func logging(_ reader: ConfigReader) async throws -> (Logger, access: Logger?) {
+    func logging(_ reader: ConfigReader) async throws -> (Logger, access: AccessLog?) {
         var configuration = try await loadOrExit { try LogConfiguration(reader: reader) }
         if let logFormat {
             guard let format = LogConfiguration.Format(rawValue: logFormat.lowercased()) else {
@@ -184,9 +186,7 @@ struct ServiceOptions: ParsableArguments {
         configuration.bootstrap(level: level)
         var logger = Logger(label: "pinhole")
         logger.logLevel = level
-        var access = Logger(label: "pinhole.access")
-        access.logLevel = .info
-        return (logger, configuration.access ? access : nil)
+        return (logger, configuration.access ? AccessLog(format: configuration.format) : nil)
     }
 
     func reader() async throws -> ConfigReader {

@@ -50,5 +50,6 @@ struct Thumbnails: AsyncParsableCommand {
             throw error
         }
         try await thumbnailServer.shutdown()
+        accessLog?.flush()
     }
 }
