@@ -284,7 +284,14 @@ struct Signature: @unchecked Sendable {   // immutable; NSRegularExpression is t
                 guard let text = a[0]?.string,
                       let m = try? NSRegularExpression(pattern: #"(\d+)x(\d+):(\d+)x(\d+)"#)
                         .firstMatch(in: text, options: [.anchored], range: NSRange(text.startIndex..., in: text)) else { return nil }
-                let v = (1...4).map { Int(text[Range(m.range(at: $0), in: text)!]) ?? 0 }
+                // Cut by UTF-16 offsets: a capture can end inside a Character (`4` before a combining mark),
+                // where Range(_:in:) is nil.
+                let utf16 = text.utf16
+                let v = (1...4).map { group -> Int in
+                    let r = m.range(at: group)
+                    let start = utf16.index(utf16.startIndex, offsetBy: r.location)
+                    return String(utf16[start..<utf16.index(start, offsetBy: r.length)]).flatMap { Int($0) } ?? 0
+                }
                 return .focal(left: v[0], top: v[1], right: v[2], bottom: v[3])
             },
             Signature("extract_focal", []) { _ in .extractFocal },

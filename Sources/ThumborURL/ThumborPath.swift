@@ -26,6 +26,12 @@ public enum ThumborPath {
     /// Parses the path part of a request target (everything before `?`; pass it undecoded).
     public static func parse(_ rawPath: some StringProtocol) throws(ParseError) -> ThumborRequest {
         let path = String(rawPath)
+        // `.` matches no line separator and nothing else in the pattern does, so such a path cannot match;
+        // the backtracking regex would first try every way to split it (seconds of CPU for 2 KB, growing
+        // with the cube of the length). They arrive percent-decoded through extract_focal's nested URL.
+        guard !path.unicodeScalars.contains(where: { "\n\r\u{0B}\u{0C}\u{85}\u{2028}\u{2029}".unicodeScalars.contains($0) }) else {
+            throw .noImage
+        }
         guard let match = path.wholeMatch(of: regex) else { throw .noImage }
         func raw(_ name: String) -> Substring? {
             match.output[name]?.substring
@@ -70,8 +76,10 @@ public enum ThumborPath {
     /// The string a signature covers: the raw path after `/<hash>/` (or `/<quote(hash)>/`), as Thumbor strips it.
     /// When neither prefix is present the whole path is returned, which then fails verification as in Thumbor.
     public static func signedPortion(ofRawPath path: String, hash: String) -> String {
-        for prefix in ["/\(hash)/", "/\(PercentEncoding.quote(hash))/"] where path.hasPrefix(prefix) {
-            return String(path.dropFirst(prefix.count))
+        // Compared and cut as UTF-8, not as Characters: a combining mark right after the `/` would
+        // otherwise join it into one Character, and a correctly signed path would not verify.
+        for prefix in ["/\(hash)/", "/\(PercentEncoding.quote(hash))/"] where path.utf8.starts(with: prefix.utf8) {
+            return String(Substring(path.utf8.dropFirst(prefix.utf8.count)))
         }
         return path
     }

@@ -56,3 +56,27 @@ struct ExtractFocalTests {
         #expect(ThumborFilter.still("1").phase == .preLoad)
     }
 }
+
+/// Inputs the fuzzer (`scripts/fuzz`) found; each once crashed, hung or mis-verified a request.
+@Suite("Fuzzer findings")
+struct FuzzerFindingTests {
+    @Test func focalWithACombiningMarkDoesNotCrash() {
+        // `4` followed by U+034A: the capture ends inside a Character (a force unwrap trapped).
+        let filters = ThumborFilter.parseList("focal(10x20:30x4\u{034A})")
+        #expect(filters == [.focal(left: 10, top: 20, right: 30, bottom: 4)])
+    }
+
+    @Test func aLineSeparatorInThePathIsRefusedAtOnce() {
+        // The backtracking grammar took seconds on such a path (it arrives decoded through extract_focal).
+        let nested = String(repeating: "trim/10x10:20x20/fit-in/1x1/left/top/smart/filters:a()/", count: 40)
+        let started = ContinuousClock.now
+        #expect(throws: ThumborPath.ParseError.self) { try ThumborPath.parse("/unsafe/\(nested)\na.jpg") }
+        #expect(ContinuousClock.now - started < .seconds(1))
+    }
+
+    @Test func aSignedPathStartingWithACombiningMarkVerifies() {
+        let signed = "\u{0301}300x200/a.jpg"
+        let hash = URLSigner(key: "k").signature(for: signed)
+        #expect(ThumborPath.signedPortion(ofRawPath: "/\(hash)/\(signed)", hash: hash) == signed)
+    }
+}
