@@ -227,8 +227,8 @@ static void mutate(struct buffer *b, uint64_t *s) {
                 b->data[at + i] = (uint8_t) (v >> (8 * (little ? i : width - 1 - i)));
             break;
         }
-        case 6:   /* truncation */
-            if (b->size) b->size = below(s, 4) == 0 ? below(s, b->size < 64 ? b->size : 64) : at % b->size;
+        case 6:   /* truncation: anywhere in the file (rarely to a few bytes) */
+            if (b->size) b->size = below(s, 8) == 0 ? below(s, b->size < 64 ? b->size : 64) : below(s, b->size);
             break;
         case 7: {   /* a chunk duplicated (inserted again elsewhere) */
             if (!b->size) break;
@@ -967,7 +967,7 @@ static int run_parent(const struct options *o, const char *self, long total) {
         else fprintf(stderr, "  %s: input %ld (%s), exit status %d: %s%s%s\n", kind, d->input, input, d->status, d->what,
                      *d->saved ? " — saved as " : "", d->saved);
     }
-    fprintf(stderr, "sanitize: rendered %ld, refused by the plan %ld, not an image %ld, failed with an error %ld; slowest input %ld (%.1f s); worker log %s\n",
+    fprintf(stderr, "sanitize: renders: %ld done, %ld refused by the plan (size), %ld with no loader or an unreadable header, %ld failed with a libvips error; slowest input %ld (%.1f s); worker log %s\n",
             state->counts.rendered, state->counts.refused, state->counts.not_image, state->counts.failed,
             state->slowest_input, state->slowest_seconds, log_path);
     printf("sanitize: %ld mutated + %zu corpus inputs, %ld sanitizer reports, %ld child crashes (libvips), %.0f s\n",
