@@ -122,6 +122,7 @@ let package = Package(
         .target(name: "PinholeTestSupport", dependencies: ["Vips"], path: "Tests/PinholeTestSupport"),
         .testTarget(name: "VipsTests", dependencies: ["Vips", "PinholeTestSupport"]),
         .testTarget(name: "ThumborURLTests", dependencies: ["ThumborURL"]),
+        .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport"]),
         .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Vips", "ThumborURL", "PinholeTestSupport"]),
         .testTarget(name: "ThumbnailServiceTests", dependencies: [

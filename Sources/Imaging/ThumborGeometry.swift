@@ -223,3 +223,24 @@ public enum PyNumber: Sendable, Equatable {
         }
     }
 }
+
+extension ThumborGeometry.Operation {
+    /// Thumbor's name for the operation, as `/meta` lists it.
+    public var thumborType: String {
+        switch self {
+        case .crop: return "crop"
+        case .resize: return "resize"
+        case .flipHorizontally: return "flip_horizontally"
+        case .flipVertically: return "flip_vertically"
+        }
+    }
+
+    /// The operation's fields in `/meta`'s order, each as Python held it.
+    public var thumborFields: [(name: String, value: PyNumber)] {
+        switch self {
+        case let .crop(r): return [("left", .int(r.left)), ("top", .int(r.top)), ("right", .int(r.right)), ("bottom", .int(r.bottom))]
+        case let .resize(width, height): return [("width", width), ("height", height)]
+        case .flipHorizontally, .flipVertically: return []
+        }
+    }
+}

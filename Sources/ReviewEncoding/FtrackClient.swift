@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import ServiceSupport
 
 /// ftrack's JSON API as ftrack-python-api's `Session.call` speaks it: `POST <server>/api` with a JSON list
 /// of operations, the user and key in `ftrack-user` and `ftrack-api-key`, one result per operation back.
@@ -51,7 +52,7 @@ struct FtrackClient: Sendable {
             status = Int(response.status.code)
             text = try await response.body.collect(upTo: 64 << 20)
         } catch {
-            throw .unreachable("\(error)")
+            throw .unreachable(OperatorText.describe(error))
         }
         if status == 401 { throw .unauthorized }
         let decoded = try? JSONSerialization.jsonObject(with: Data(text.readableBytesView))

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceSupport
 
 /// Registers a job's renditions with ftrack the way ftrack-python-api's `AssetVersion.create_component`
 /// and `create_thumbnail` do: a `FileComponent` on the source's version, its `ComponentLocation` in
@@ -63,7 +64,7 @@ struct FtrackRegistration: Sendable {
         } catch let failure as FtrackClient.Failure {
             throw .api(failure)
         } catch {
-            throw .api(.malformed("\(error)"))
+            throw .api(.malformed(OperatorText.describe(error)))
         }
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
+import ServiceSupport
 import ThumbnailService
 
 /// Runs the review job queue: for every committed upload of a video or a still, ftrack's web-review
@@ -72,7 +73,7 @@ public final class ReviewEncoder: Service, Sendable {
             }
             updateQueueLength()
         } catch {
-            logger.error("review encoding could not be queued", metadata: ["component": .string(record.id), "error": .string("\(error)")])
+            logger.error("review encoding could not be queued", metadata: ["component": .string(record.id), "error": .string(OperatorText.describe(error))])
         }
     }
 
@@ -169,7 +170,7 @@ public final class ReviewEncoder: Service, Sendable {
         } catch let error as ReviewError {
             await finish(&job, error)
         } catch {
-            await finish(&job, .transient("\(error)"))
+            await finish(&job, .transient(OperatorText.describe(error)))
         }
     }
 
@@ -232,7 +233,7 @@ public final class ReviewEncoder: Service, Sendable {
         } catch {
             try? output.close()
             await stored.close()
-            throw ReviewError.transient("cannot copy the source from storage: \(error)")
+            throw ReviewError.transient("cannot copy the source from storage: \(OperatorText.describe(error))")
         }
         return path
     }
@@ -362,7 +363,7 @@ public final class ReviewEncoder: Service, Sendable {
                                                file: file, maxBytes: .max)
             rendition.size = stored.size
         } catch {
-            throw ReviewError.transient("cannot store \(rendition.name): \(error)")
+            throw ReviewError.transient("cannot store \(rendition.name): \(OperatorText.describe(error))")
         }
         rendition.stored = true
         job.renditions[index] = rendition

@@ -83,7 +83,7 @@ public enum ConfigurationSource {
             do {
                 providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file)))
             } catch {
-                throw ConfigurationError(key: "--config", problem: "cannot read '\(file)': \(error)")
+                throw ConfigurationError(key: "--config", problem: "cannot read '\(file)': \(OperatorText.describe(error))")
             }
         }
         return ConfigReader(providers: providers)

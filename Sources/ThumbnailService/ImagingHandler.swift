@@ -139,7 +139,7 @@ public struct ImagingHandler: Sendable {
                                                           "error": .string(error.description)])
             return Self.errorResponse(error, isHead: isHead)
         } catch {
-            logger.error("thumbnail failed", metadata: ["path": .string(rawPath), "error": .string("\(error)")])
+            logger.error("thumbnail failed", metadata: ["path": .string(rawPath), "error": .string(OperatorText.describe(error))])
             return Self.errorResponse(ServiceError(.internalServerError, "internal error"), isHead: isHead)
         }
     }

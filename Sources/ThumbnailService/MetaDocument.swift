@@ -1,4 +1,5 @@
 import Imaging
+import ServiceSupport
 import ThumborURL
 
 /// Thumbor's `/meta` JSON (spec §5.6): the operations a render performs, its target and focal points.
@@ -6,18 +7,9 @@ import ThumborURL
 /// size of the image the same URL serves (`served`).
 enum MetaDocument {
     static func json(for plan: RenderPlan, imageURL: String, frameCount: Int, served: PixelSize, video: VideoFacts? = nil) -> String {
-        var operations: [String] = []
-        for operation in plan.geometry.operations {
-            switch operation {
-            case let .crop(r):
-                operations.append(#"{"type": "crop", "left": \#(r.left), "top": \#(r.top), "right": \#(r.right), "bottom": \#(r.bottom)}"#)
-            case let .resize(w, h):
-                operations.append(#"{"type": "resize", "width": \#(w.json), "height": \#(h.json)}"#)
-            case .flipHorizontally:
-                operations.append(#"{"type": "flip_horizontally"}"#)
-            case .flipVertically:
-                operations.append(#"{"type": "flip_vertically"}"#)
-            }
+        let operations = plan.geometry.operations.map { operation in
+            "{" + ([#""type": "\#(operation.thumborType)""#] + operation.thumborFields.map { #""\#($0.name)": \#($0.value.json)"# })
+                .joined(separator: ", ") + "}"
         }
         // Thumbor's target is the result of the last crop or resize, else the final image's size: after a
         // filter that changes the size (upscale, proportion, rotate, fill, frame) its last operation no
@@ -42,24 +34,5 @@ enum MetaDocument {
         return #"{"thumbor": {"source": {"url": \#(jsonString(imageURL)), "width": \#(plan.logicalSource.width), "height": \#(plan.logicalSource.height), "frameCount": \#(frameCount)\#(videoFields)}, "operations": [\#(operations.joined(separator: ", "))], "target": {"width": \#(target.width.json), "height": \#(target.height.json)}, "focal_points": [\#(points.joined(separator: ", "))]}}"#
     }
 
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func jsonString(_ text: String) -> String { JSONValue.quoted(text) }
 }

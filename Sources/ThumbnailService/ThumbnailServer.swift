@@ -34,7 +34,7 @@ public struct ThumbnailServer: Sendable {
         do {
             resolver = try SourceResolver(hostsFile: configuration.hostsFile)
         } catch {
-            throw ConfigurationError(key: "thumbnails.hosts_file", problem: "cannot read '\(configuration.hostsFile)': \(error)")
+            throw ConfigurationError(key: "thumbnails.hosts_file", problem: "cannot read '\(configuration.hostsFile)': \(OperatorText.describe(error))")
         }
         var clientConfiguration = HTTPClient.Configuration()
         // Pinhole follows redirects itself so that every hop is checked against the allow-list.
@@ -105,7 +105,7 @@ public struct ThumbnailServer: Sendable {
             } catch let error as ServiceError {
                 outcomes.append(.failed(error.message))
             } catch {
-                outcomes.append(.failed("\(error)"))
+                outcomes.append(.failed(OperatorText.describe(error)))
             }
         }
         return outcomes
@@ -144,7 +144,6 @@ public struct ThumbnailServer: Sendable {
     public func shutdown() async throws {
         resultCache?.quiesce()
         sourceCache?.quiesce()
-        resultCache?.saveStatistics()
         decoders?.shutdown()
         try await httpClient.shutdown()
         try await pool.shutdown()

@@ -30,7 +30,7 @@ struct Doctor: AsyncParsableCommand {
         do {
             reader = try await ConfigurationSource.reader(file: config)
         } catch {
-            report.fail("configuration", "\(error)", fix: "give --config a readable YAML file")
+            report.fail("configuration", OperatorText.describe(error), fix: "give --config a readable YAML file")
             report.finish()
         }
         var thumbnails = ServiceConfiguration()
@@ -42,7 +42,7 @@ struct Doctor: AsyncParsableCommand {
             _ = try ClusterConfiguration(reader: reader)
             report.ok("configuration", config.map { "\($0) and PINHOLE_ variables read" } ?? "embedded defaults and PINHOLE_ variables read")
         } catch {
-            report.fail("configuration", "\(error)", fix: "correct the key named (`pinhole config-keys` lists every key)")
+            report.fail("configuration", OperatorText.describe(error), fix: "correct the key named (`pinhole config-keys` lists every key)")
         }
         checkKeys(thumbnails.securityKeys, name: "thumbnails.security_keys", report: &report)
         checkKeys(files.secrets, name: "files.secrets", report: &report)
@@ -199,7 +199,7 @@ struct Doctor: AsyncParsableCommand {
                             fix: "correct the line named (config/nginx/ has Pinhole's shipped server blocks)")
             }
         } catch {
-            report.fail("nginx", "cannot run nginx -t: \(error)", fix: "check the nginx installation")
+            report.fail("nginx", "cannot run nginx -t: \(OperatorText.describe(error))", fix: "check the nginx installation")
         }
     }
 

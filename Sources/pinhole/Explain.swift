@@ -10,6 +10,16 @@ import ThumbnailService
 import ThumborURL
 import Vips
 
+extension JSONValue {
+    /// A number as Python held it.
+    init(_ number: PyNumber) {
+        switch number {
+        case let .int(n): self = .int(n)
+        case let .float(x): self = .float(x)
+        }
+    }
+}
+
 /// `pinhole explain PATH`: what Pinhole makes of a thumbnail URL — the parsed request in Thumbor's field
 /// names, whether its signature is valid for the configured keys, and the render plan.
 struct Explain: AsyncParsableCommand {
@@ -74,8 +84,7 @@ struct Explain: AsyncParsableCommand {
             } catch {
                 document["error"] = error == .noImage ? "no image" : "invalid utf-8"
             }
-            let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            print(JSONValue(document).text(indent: 0))
         }
     }
 
@@ -99,13 +108,19 @@ struct Explain: AsyncParsableCommand {
                 "source": ["width": header.width, "height": header.height, "bands": header.bands, "loader": header.loader,
                            "orientation": header.orientation] as [String: Any],
                 "thumbor_source": ["width": plan.logicalSource.width, "height": plan.logicalSource.height],
-                "thumbor_operations": plan.geometry.operations.map { "\($0)" },
+                // As Thumbor's /meta lists them: {"type": "resize", "width": 300.0, "height": 188}, Python's
+                // float and int spellings kept.
+                "thumbor_operations": plan.geometry.operations.map { operation in
+                    JSONValue.object(operation.thumborFields.reduce(into: ["type": .string(operation.thumborType)]) {
+                        $0[$1.name] = JSONValue($1.value)
+                    })
+                },
                 "output": ["width": plan.geometry.outputSize.width, "height": plan.geometry.outputSize.height,
                            "format": plan.outputFormat.rawValue] as [String: Any],
                 "steps": plan.steps.map(\.description),
             ] as [String: Any]
         } catch {
-            return ["error": "\(error)"]
+            return ["error": OperatorText.describe(error)]
         }
     }
 
@@ -139,12 +154,7 @@ struct Explain: AsyncParsableCommand {
         return fields
     }
 
-    static func json(_ value: Any) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
-            return "{}"
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func json(_ value: Any) -> String { JSONValue(value).text() }
 }
 
 struct ConfigKeys: ParsableCommand {

@@ -95,7 +95,7 @@ struct Prewarm: AsyncParsableCommand {
             if response.status == .ok { return .done }
             return .failed("\(response.status.code) \(String(buffer: body).trimmed)")
         } catch {
-            return .failed("\(error)")
+            return .failed(OperatorText.describe(error))
         }
     }
 

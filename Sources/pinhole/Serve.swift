@@ -214,7 +214,7 @@ func loadOrExit<T>(_ load: () async throws -> T) async throws -> T {
     do {
         return try await load()
     } catch let error as ConfigurationError {
-        FileHandle.standardError.write(Data("pinhole: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("pinhole: \(OperatorText.describe(error))\n".utf8))
         throw ExitCode(78)
     }
 }

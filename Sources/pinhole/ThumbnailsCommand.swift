@@ -4,6 +4,7 @@ import Foundation
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import ServiceSupport
 import ThumbnailService
 
 /// The thumbnail service alone: in production each service runs as its own process (its own systemd
@@ -40,7 +41,7 @@ struct Thumbnails: AsyncParsableCommand {
                                            configuration: cluster, logger: logger))
         } catch {
             logger.warning("no removal journal: removed components keep their cached thumbnails until they expire",
-                           metadata: ["error": .string("\(error)")])
+                           metadata: ["error": .string(OperatorText.describe(error))])
         }
         let group = ServiceGroup(configuration: .graceful(services: services, grace: thumbnails.limits.shutdownGrace, logger: logger))
         do {

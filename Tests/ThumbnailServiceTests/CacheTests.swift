@@ -96,6 +96,60 @@ struct DiskCacheTests {
         #expect(ComponentKey.of(imageURL: "http%3A//ftrack/component/get%3Fid%3Dabc%26username%3Dj") == "abc")
         #expect(ComponentKey.of(imageURL: "photos/a.jpg") == "photos/a.jpg")
     }
+
+    /// Hits from memory and from disk, misses and evictions are counted, written beside the entries once
+    /// a second and at shutdown, and added up across restarts (what `pinhole cache stats` reads).
+    @Test func countsAreWrittenAndAddUpAcrossRestarts() async throws {
+        let clock = TestClock()
+        let first = DiskCache(root: root, capacityBytes: 10_000, expirySeconds: 0, memoryBytes: 1 << 20, logger: logger,
+                              clock: { clock.now })
+        let address = first.address(group: "comp", key: "k")
+        #expect(first.get(address) == nil)                                        // miss
+        first.put(address, contentType: "x", origin: "o", body: ByteBuffer(bytes: [1, 2, 3]))
+        #expect(first.get(address) != nil)                                        // disk hit, now in memory
+        #expect(first.memoryHit(address) != nil)                                  // memory hit (the fast path's call)
+        #expect(first.get(address) != nil)                                        // memory hit through get
+        // Written within about a second without a shutdown: a running server's counts are readable.
+        #expect(await eventually { DiskCache.savedCounts(root: root)?.hits == 3 })
+        var saved = try #require(DiskCache.savedCounts(root: root))
+        #expect(saved.memoryHits == 2 && saved.misses == 1 && saved.evictions == 0)
+        #expect(saved.since != nil && saved.updated != nil)
+        // Past the cap: older entries are evicted and counted.
+        for n in 0..<5 {
+            clock.advance(1)
+            first.put(group: "g\(n)", key: "k", contentType: "x", origin: "o", body: ByteBuffer(bytes: Array(repeating: 0, count: 3000)))
+        }
+        #expect(await eventually { first.statistics.evictions > 0 && first.statistics.bytes <= 10_000 })
+        first.quiesce()
+        saved = try #require(DiskCache.savedCounts(root: root))
+        #expect(saved.evictions == first.statistics.evictions && saved.hits == 3)
+
+        // A second server on the same directory adds to the counts instead of starting them again.
+        let second = DiskCache(root: root, capacityBytes: 10_000, expirySeconds: 0, logger: logger)
+        #expect(second.get(group: "nothing", key: "here") == nil)
+        second.quiesce()
+        saved = try #require(DiskCache.savedCounts(root: root))
+        #expect(saved.misses == 2 && saved.hits == 3 && saved.memoryHits == 2)
+        #expect(abs(saved.memoryShare - 2.0 / 3.0) < 1e-9 && abs(saved.hitRatio - 0.6) < 1e-9)
+    }
+
+    /// Inspecting or purging beside a running server leaves its temporary files alone; a server starting
+    /// removes only those a dead writer left (untouched for a minute).
+    @Test func temporaryFilesOfOtherWritersAreLeftAlone() throws {
+        _ = cache()
+        let fresh = root + "/.tmp/other-process-fresh"
+        let stale = root + "/.tmp/other-process-stale"
+        FileManager.default.createFile(atPath: fresh, contents: Data([1]))
+        FileManager.default.createFile(atPath: stale, contents: Data([1]))
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -120)], ofItemAtPath: stale)
+        _ = DiskCache(root: root, capacityBytes: 1000, expirySeconds: 0, logger: logger, sweepTemporaries: false)
+        #expect(FileManager.default.fileExists(atPath: fresh) && FileManager.default.fileExists(atPath: stale))
+        let server = cache()
+        #expect(FileManager.default.fileExists(atPath: fresh) && !FileManager.default.fileExists(atPath: stale))
+        server.quiesce()
+        #expect(FileManager.default.fileExists(atPath: fresh))
+        #expect(DiskCache.survey(root: root).entries == 0)
+    }
 }
 
 @Suite("Coalescing, admission, deadlines", .timeLimit(.minutes(1)))

@@ -311,6 +311,19 @@ def file_signature(params, secret=FILES_SECRET):
     return base64.urlsafe_b64encode(hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()).decode()
 
 
+def upload_component(server, cid, data, content_type="image/jpeg"):
+    """PUT `data` as component `cid` to the file server of a `pinhole serve` (PinholeServer)."""
+    url = f"http://127.0.0.1:{server.files_port}/put?id={cid}&signature={file_signature({'id': cid})}"
+    return requests.put(url, data=data, headers={"Content-Type": content_type}, timeout=60)
+
+
+def component_thumbnail_path(server, cid, size="fit-in/300x300"):
+    """A signed thumbnail path whose source is component `cid` on the same process's file server."""
+    import urllib.parse
+    source = f"http://127.0.0.1:{server.files_port}/get?id={cid}&signature={file_signature({'id': cid})}"
+    return sign(f"{size}/{urllib.parse.quote(source, safe='')}")
+
+
 class FileServerProcess(ServerProcess):
     """A real `pinhole files` process on loopback with its own storage root."""
 

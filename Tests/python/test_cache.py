@@ -13,7 +13,8 @@ import pytest
 import requests
 from libthumbor import CryptoURL
 
-from conftest import BIG_PHOTO, BINARY, FILES_SECRET, KEY, PHOTOS, PinholeServer, file_signature, image_size, sign
+from conftest import (BIG_PHOTO, BINARY, FILES_SECRET, KEY, PHOTOS, PinholeServer, component_thumbnail_path, file_signature, image_size,
+                      sign, upload_component)
 
 crypto = CryptoURL(key=KEY)
 
@@ -255,15 +256,7 @@ def studio(tmp_path):
     server.stop()
 
 
-def upload(server, cid, data, content_type="image/jpeg"):
-    params = {"id": cid}
-    url = f"{server.files_base}/put?id={cid}&signature={file_signature(params)}"
-    return requests.put(url, data=data, headers={"Content-Type": content_type}, timeout=60)
-
-
-def thumbnail_path(server, cid, size="fit-in/300x300"):
-    source = f"{server.files_base}/get?id={cid}&signature={file_signature({'id': cid})}"
-    return sign(f"{size}/{urllib.parse.quote(source, safe='')}")
+upload, thumbnail_path = upload_component, component_thumbnail_path
 
 
 def wait_cached(server, path, timeout=20):

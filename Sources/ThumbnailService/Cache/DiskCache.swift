@@ -64,8 +64,6 @@ public final class DiskCache: Sendable {
     struct State {
         var index: [String: IndexEntry] = [:]
         var totalBytes: Int64 = 0
-        var hits = 0
-        var misses = 0
         var degradedSince: Double?
         var evicting = false
     }
@@ -74,23 +72,32 @@ public final class DiskCache: Sendable {
     private let writing = Atomic<Int>(0)
     private let closing = Atomic<Bool>(false)
     private static let magic = Array("PINHOLE-CACHE 1\n".utf8)
+    /// Hits, misses and evictions, written beside the entries for `pinhole cache stats`.
+    let counters: CacheCounters
+    /// Names this process's temporary files: at shutdown it removes its own, never another's (a
+    /// `pinhole cache` command or a second server on the same directory may be writing beside it).
+    private static let temporaryPrefix = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))-"
 
     /// Seconds since 1970: the wall clock, or a test's own clock (expiry and LRU order without sleeping).
     let now: @Sendable () -> Double
 
+    /// `sweepTemporaries`: remove temporary files left by a writer that died (a server starting); commands
+    /// that only inspect or purge pass false.
     public init(root: String, capacityBytes: Int64, expirySeconds: Double, memoryBytes: Int = 0, logger: Logger,
-                clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+                sweepTemporaries: Bool = true, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.now = clock
         self.memoryBytes = memoryBytes
         self.root = (root as NSString).standardizingPath
+        self.counters = CacheCounters(root: self.root)
         self.capacityBytes = capacityBytes
         self.expirySeconds = expirySeconds
         self.logger = logger
         do {
             try FileManager.default.createDirectory(atPath: self.root + "/.tmp", withIntermediateDirectories: true)
         } catch {
-            markDegraded("cannot create cache directory: \(error)")
+            markDegraded("cannot create cache directory: \(OperatorText.describe(error))")
         }
+        if sweepTemporaries { sweepStaleTemporaries() }
         rebuildIndex()
     }
 
@@ -120,25 +127,25 @@ public final class DiskCache: Sendable {
         if let entry = memoryHit(address) { return entry }
         let path = address.path
         guard let data = FileManager.default.contents(atPath: path) else {
-            countMiss()
+            counters.miss()
             return nil
         }
         guard let entry = Self.decode(Array(data)) else {
             logger.warning("dropping corrupted cache entry", metadata: ["path": .string(path)])
             remove(path)
-            countMiss()
+            counters.miss()
             return nil
         }
         let now = self.now()
         if expirySeconds > 0, entry.metadata.created + expirySeconds < now {
             remove(path)
-            countMiss()
+            counters.miss()
             return nil
         }
         utime(path, nil)   // the file's time carries the LRU order across restarts
         remember(path, entry)
+        counters.hit(fromMemory: false)
         state.withLockedValue {
-            $0.hits += 1
             let relative = String(path.dropFirst(root.count + 1))
             if $0.index[relative] == nil { $0.totalBytes += Int64(data.count) }
             $0.index[relative] = IndexEntry(size: Int64(data.count), lastAccess: now)
@@ -156,19 +163,11 @@ public final class DiskCache: Sendable {
         // (`pinhole cache purge`) removed the file; purges in this process drop the entry at once.
         if expirySeconds == 0 || entry.metadata.created + expirySeconds >= now,
            now - checked < 1 || (access(path, F_OK) == 0 && markChecked(path, at: now)) {
-            state.withLockedValue { $0.hits += 1 }
+            counters.hit(fromMemory: true)
             return entry
         }
         dropHot(path)
         return nil
-    }
-
-    private func countMiss() {
-        let lookups = state.withLockedValue { state -> Int in
-            state.misses += 1
-            return state.hits + state.misses
-        }
-        if lookups % 100 == 0 { saveStatistics() }
     }
 
     static func decode(_ bytes: [UInt8]) -> CacheEntry? {
@@ -210,7 +209,7 @@ public final class DiskCache: Sendable {
         let bytes = Self.magic + Array(json) + [UInt8(ascii: "\n")] + Array(buffer: body)
         let directory = (address.path as NSString).deletingLastPathComponent
         let final = address.path
-        let temporary = root + "/.tmp/" + UUID().uuidString
+        let temporary = root + "/.tmp/" + Self.temporaryPrefix + UUID().uuidString
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
@@ -314,6 +313,7 @@ public final class DiskCache: Sendable {
             return chosen
         }
         for (relative, _) in victims { remove(root + "/" + relative) }
+        counters.evicted(victims.count)
         if !victims.isEmpty { logger.debug("evicted cache entries", metadata: ["count": .stringConvertible(victims.count)]) }
         return state.withLockedValue { state -> Bool in
             if state.totalBytes > capacityBytes, !victims.isEmpty { return true }
@@ -363,9 +363,32 @@ public final class DiskCache: Sendable {
         return paths
     }
 
+    /// Temporary files untouched for a minute belong to a writer that died (a write takes milliseconds).
+    private func sweepStaleTemporaries() {
+        let directory = root + "/.tmp/"
+        let stale = Date().timeIntervalSince1970 - 60
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            var info = stat()
+            if stat(directory + name, &info) == 0, Double(info.st_mtim.tv_sec) < stale { unlink(directory + name) }
+        }
+    }
+
+    /// Entries and bytes under a cache directory, read without creating or changing anything.
+    public static func survey(root: String) -> (entries: Int, bytes: Int64) {
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return (0, 0) }
+        var entries = 0
+        var bytes: Int64 = 0
+        while let path = enumerator.nextObject() as? String {
+            var info = stat()
+            guard path.hasSuffix(".entry"), stat(root + "/" + path, &info) == 0 else { continue }
+            entries += 1
+            bytes += Int64(info.st_size)
+        }
+        return (entries, bytes)
+    }
+
     private func rebuildIndex() {
         let fm = FileManager.default
-        for name in (try? fm.contentsOfDirectory(atPath: root + "/.tmp")) ?? [] { unlink(root + "/.tmp/" + name) }
         var index: [String: IndexEntry] = [:]
         var total: Int64 = 0
         for relative in allEntryPaths() {
@@ -383,41 +406,44 @@ public final class DiskCache: Sendable {
 
     // MARK: Statistics
 
-    public struct Statistics: Sendable, Codable, Equatable {
+    /// This process's view: entries and bytes in the index, and what it counted since it started.
+    public struct Statistics: Sendable, Equatable {
         public var entries: Int
         public var bytes: Int64
         public var hits: Int
+        public var memoryHits: Int
         public var misses: Int
+        public var evictions: Int
         public var degraded: Bool
         public var hitRatio: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
     }
 
-    /// At shutdown: no new writes start, those under way get up to `seconds` to finish, and whatever is
-    /// still in `.tmp` (a write cut off) is removed, so a stopped server leaves no temporary file.
+    /// At shutdown: no new writes start, those under way get up to `seconds` to finish, whatever this
+    /// process still has in `.tmp` (a write cut off) is removed, so a stopped server leaves no temporary
+    /// file, and the counts are written.
     public func quiesce(seconds: Double = 2) {
         closing.store(true, ordering: .releasing)
         let deadline = Date().addingTimeInterval(seconds)
         while writing.load(ordering: .acquiring) > 0, Date() < deadline { usleep(10_000) }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: root + "/.tmp")) ?? [] where !name.hasPrefix("stats-") {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root + "/.tmp")) ?? [] where name.hasPrefix(Self.temporaryPrefix) {
             unlink(root + "/.tmp/" + name)
         }
+        counters.flush()
     }
 
-    /// Persists hit and miss counts beside the entries, for `pinhole cache stats`.
-    public func saveStatistics() {
-        guard let data = try? JSONEncoder().encode(statistics) else { return }
-        let temporary = root + "/.tmp/stats-" + UUID().uuidString
-        if FileManager.default.createFile(atPath: temporary, contents: data) { rename(temporary, root + "/stats.json") }
-    }
+    /// Writes what was counted since the last write (which otherwise happens about once a second).
+    public func saveStatistics() { counters.flush() }
 
-    /// Counts kept by a server that ran on this directory (nil when none has).
-    public static func savedStatistics(root: String) -> Statistics? {
-        guard let data = FileManager.default.contents(atPath: (root as NSString).standardizingPath + "/stats.json") else { return nil }
-        return try? JSONDecoder().decode(Statistics.self, from: data)
+    /// The counts kept for a cache directory by the servers that used it (nil when none has).
+    public static func savedCounts(root: String) -> CacheCounts? {
+        CacheCounters.read(root: (root as NSString).standardizingPath)
     }
 
     public var statistics: Statistics {
-        state.withLockedValue { Statistics(entries: $0.index.count, bytes: $0.totalBytes, hits: $0.hits, misses: $0.misses,
-                                           degraded: $0.degradedSince != nil) }
+        let counted = counters.processTotal
+        return state.withLockedValue {
+            Statistics(entries: $0.index.count, bytes: $0.totalBytes, hits: counted.hits, memoryHits: counted.memoryHits,
+                       misses: counted.misses, evictions: counted.evictions, degraded: $0.degradedSince != nil)
+        }
     }
 }

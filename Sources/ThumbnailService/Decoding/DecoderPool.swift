@@ -363,7 +363,7 @@ public final class DecoderPool: @unchecked Sendable {   // state guarded by `con
             }
             return started
         } catch {
-            logger.error("decode worker did not start", metadata: ["error": .string("\(error)")])
+            logger.error("decode worker did not start", metadata: ["error": .string(OperatorText.describe(error))])
             return nil
         }
     }

@@ -1,9 +1,10 @@
 import Foundation
-import NIOCore
-import NIOPosix
 import Imaging
-import ThumborURL
+import NIOCore
 import NIOFileSystem
+import NIOPosix
+import ServiceSupport
+import ThumborURL
 
 /// Thumbor's file_loader: the image part is a path below `root`. Nothing outside the root is ever read:
 /// not through `..`, not through encoded slashes, not through a symlink that points out.
@@ -64,7 +65,7 @@ public struct FileLoader: ImageLoader {
                 try await handle.readChunk(fromAbsoluteOffset: range.lowerBound, length: .bytes(Int64(range.count)))
             }
         } catch {
-            throw ServiceError(.notFound, "source image not found", detail: "\(error)")
+            throw ServiceError(.notFound, "source image not found", detail: OperatorText.describe(error))
         }
     }
 
@@ -81,7 +82,7 @@ public struct FileLoader: ImageLoader {
         } catch let error as ServiceError {
             throw error
         } catch {
-            throw ServiceError(.notFound, "source image not found", detail: "\(error)")
+            throw ServiceError(.notFound, "source image not found", detail: OperatorText.describe(error))
         }
     }
 }

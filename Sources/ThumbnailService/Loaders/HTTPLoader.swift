@@ -1,8 +1,9 @@
 import AsyncHTTPClient
 import Foundation
+import Imaging
 import NIOCore
 import NIOHTTP1
-import Imaging
+import ServiceSupport
 import ThumborURL
 
 /// Thumbor's http_loader on AsyncHTTPClient. Every hop of a redirect chain is checked against the host
@@ -234,15 +235,15 @@ public struct HTTPLoader: ImageLoader {
         if let error = error as? HTTPClientError {
             switch error {
             case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout:
-                return ServiceError(.gatewayTimeout, "source timed out", detail: "\(error)")
+                return ServiceError(.gatewayTimeout, "source timed out", detail: OperatorText.describe(error))
             default:
-                return ServiceError(.badGateway, "source unreachable", detail: "\(error)")
+                return ServiceError(.badGateway, "source unreachable", detail: OperatorText.describe(error))
             }
         }
         if let error = error as? ChannelError, case .connectTimeout = error {
-            return ServiceError(.gatewayTimeout, "source timed out", detail: "\(error)")
+            return ServiceError(.gatewayTimeout, "source timed out", detail: OperatorText.describe(error))
         }
-        return ServiceError(.badGateway, "source unreachable", detail: "\(error)")
+        return ServiceError(.badGateway, "source unreachable", detail: OperatorText.describe(error))
     }
 }
 

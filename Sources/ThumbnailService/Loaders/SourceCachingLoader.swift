@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import ServiceSupport
 
 /// Thumbor's storage slot: fetched originals kept on disk (own size cap), and concurrent fetches of
 /// one source shared, so that ten sizes of one component cost one fetch.
@@ -51,7 +52,7 @@ public struct SourceCachingLoader: ImageLoader {
         } catch let error as ServiceError {
             throw error
         } catch {
-            throw ServiceError(.internalServerError, "source fetch failed", detail: "\(error)")
+            throw ServiceError(.internalServerError, "source fetch failed", detail: OperatorText.describe(error))
         }
     }
 }
