@@ -61,11 +61,16 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .body(let chunk):
             if !state.requests.isEmpty { state.requests[0].responseBytes += chunk.readableBytes }
         case .end:
-            context.write(data, promise: promise)
+            // The connection waits for its next request (and may be evicted as idle) once the response has
+            // left, not when it was queued: a response stuck behind a client that does not read keeps it busy.
+            let written = context.eventLoop.makePromise(of: Void.self)
+            let state = self.state
+            written.futureResult.assumeIsolated().whenSuccess { state.responseEnded() }
+            if let promise { written.futureResult.cascade(to: promise) }
+            context.write(data, promise: written)
             if !state.requests.isEmpty, state.requests[0].status != 0 {
                 state.requests.removeFirst().finish(on: state.port, remote: state.remote)
             }
-            state.responseEnded()
             return
         }
         context.write(data, promise: promise)

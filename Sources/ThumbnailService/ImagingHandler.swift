@@ -183,14 +183,24 @@ public struct ImagingHandler: Sendable {
         return wrapped
     }
 
+    /// Entries this large are read and checked (SHA-1) on a thread pool rather than on the event loop.
+    static let inlineReadLimit = 64 << 10
+
+    /// A result-cache hit. Memory hits and small entries (page-cached files; a hop to a thread pool would cost
+    /// more than the read) are answered on the event loop; a large entry's read and SHA-1 check take
+    /// milliseconds per megabyte, during which the loop would answer nothing else (a health check included).
+    private func cachedEntry(_ cache: DiskCache, _ address: CacheAddress) async throws -> CacheEntry? {
+        if let entry = cache.memoryHit(address) { return entry }
+        guard let size = cache.storedBytes(address), size > Self.inlineReadLimit else { return cache.get(address) }
+        return try await NIOThreadPool.singleton.runIfActive { cache.get(address) }
+    }
+
     /// From the cache without touching libvips, or rendered once however many ask at the same moment.
     func thumbnail(for authorised: Authorised, variant: ImageFormat? = nil, onlyIfCached: Bool) async throws -> (Thumbnail, hit: Bool) {
         let request = authorised.request
         let address = authorised.cacheAddress(variant: variant)
         let cache = address == nil ? nil : self.cache
-        // Hits stay on the event loop: hot entries come from memory, the rest are small, page-cached files
-        // (a hop to a thread pool would cost more than the read).
-        if let cache, let address, let entry = cache.get(address) {
+        if let cache, let address, let entry = try await cachedEntry(cache, address) {
             ServiceMetrics.cacheHits.increment()
             return (Thumbnail(entry), true)
         }

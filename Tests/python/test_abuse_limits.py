@@ -1,11 +1,17 @@
 """Abuse limits on both ports of a real `pinhole serve` (contract: hardening.md, "Abuse limits"): long URLs,
 large heads, slowloris, slow readers, idle keep-alive, connection limits with eviction, bodies on the
 thumbnail port, stalled uploads and pipelining floods, over raw loopback sockets. Throughout every attack a
-separate thread asks GET /healthcheck on a new connection every 50 ms, and every answer must be a 200 in
-under 50 ms."""
+separate process (`HealthPoller`: its own interpreter, at nice -5 when allowed, so the attacking threads of
+this process and its GIL cannot hold a poll up; one for the module, told when each attack begins and ends)
+asks GET /healthcheck on a new connection every 50 ms and times connect, request and the whole answer;
+every answer must be a 200 in under 50 ms."""
+import inspect
+import json
 import os
 import select
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -219,53 +225,181 @@ def health(port, timeout=2):
 
 # --- the healthcheck poller ------------------------------------------------------------------------------------
 
+def poll_healthcheck():
+    """The poller process's program (run by `python -I -S -c`: standard library only, imported here). Lowers
+    its niceness to -5 when allowed, then serves one attack after another: reads its orders as a JSON line on
+    stdin (port, interval, request, min_polls, linger), answers "ready NICENESS START", sends `request` to
+    127.0.0.1:`port` on a new connection every `interval` seconds until the line "stop" (and on until it
+    has made `min_polls` polls or `linger` more seconds have passed), then writes a JSON line, per poll:
+    [latency, outcome, connected, first byte, start delay, began]: seconds (time.monotonic()) from the start
+    of the connect to the connection, to the first byte of the answer and to the whole answer; how late the
+    poll began after its due time (the machine's scheduling delay); when it began, after START. Exits when
+    stdin closes."""
+    import contextlib, json, os, select, socket, sys, time
+
+    with contextlib.suppress(PermissionError, OSError):
+        os.nice(-5)                                   # ahead of the attack and the server when the CPUs are busy
+
+    def line():
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = os.read(0, 1)
+            if not chunk:
+                return None
+            data += chunk
+        return data.decode()
+
+    def poll(port, request):
+        began = time.monotonic()
+        connected = first = None
+        try:
+            with socket.socket() as sock:
+                sock.settimeout(2)
+                sock.connect(("127.0.0.1", port))
+                connected = time.monotonic() - began
+                sock.sendall(request)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        raise EOFError(f"closed before a response head ({data[:200]!r})")
+                    first = first or time.monotonic() - began
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                status = int(lines[0].split()[1])
+                length = None
+                for header in lines[1:]:
+                    name, _, value = header.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                while length is None or len(body) < length:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        if length is None:
+                            break
+                        raise EOFError("closed inside a body")
+                    body += chunk
+            outcome = status if body == b"WORKING" or status != 200 else f"200 with {body[:40]!r}"
+        except (OSError, EOFError, ValueError, IndexError) as error:
+            outcome = f"{type(error).__name__}: {error}"
+        return [time.monotonic() - began, outcome, connected, first]
+
+    while (orders := line()) is not None:
+        orders = json.loads(orders)
+        port, interval, request = orders["port"], orders["interval"], orders["request"].encode("latin-1")
+        results, stopped = [], None
+        start = due = time.monotonic()
+        sys.stdout.write(f"ready {os.nice(0)} {start!r}\n")
+        sys.stdout.flush()
+        while stopped is None or (len(results) < orders["min_polls"] and time.monotonic() - stopped < orders["linger"]):
+            wait = max(0.0, due - time.monotonic())
+            if stopped is not None:
+                time.sleep(wait)
+            elif select.select([0], [], [], wait)[0]:
+                line()                                 # "stop" (or the end of stdin): the attack is over
+                stopped = time.monotonic()
+                continue
+            began = time.monotonic()
+            results.append(poll(port, request) + [began - due, began - start])
+            due = max(time.monotonic(), due + interval)
+        sys.stdout.write(json.dumps(results) + "\n")
+        sys.stdout.flush()
+
+
 class HealthPoller:
-    """Polls GET /healthcheck on `port`, a new connection each time, every `interval` seconds; records
-    (latency from connect to the whole response, status or error)."""
+    """Polls GET /healthcheck on `port`, a new connection each time, every `interval` seconds, from a process
+    of its own (at nice -5 when allowed; one for the module, started at the first attack), so that the
+    attack's threads in this process (and its GIL) cannot delay a poll; records (latency from the start of
+    the connect to the whole response, status or error) per poll in `results`, and the details of
+    poll_healthcheck in `polls`. `rss_of`, if given, is called every `interval` seconds from a thread of this
+    process (a memory sample, not a latency) into `rss`."""
 
-    def __init__(self, port, interval=0.05, rss_of=None):
+    process = None                                     # the poller process, between attacks waiting for orders
+
+    def __init__(self, port, interval=0.05, rss_of=None, min_polls=3, linger=2.0):
         self.port, self.interval, self.rss_of = port, interval, rss_of
-        self.results, self.rss = [], []
+        self.min_polls, self.linger = min_polls, linger
+        self.results, self.polls, self.rss = [], [], []
         self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.sampler = threading.Thread(target=self.sample, daemon=True)
 
-    def run(self):
+    def sample(self):
         while not self.stopping.is_set():
-            began = time.perf_counter()
-            try:
-                status, body = health(self.port, timeout=2)
-                outcome = status if body == b"WORKING" or status != 200 else f"200 with {body[:40]!r}"
-            except OSError as error:
-                outcome = f"{type(error).__name__}: {error}"
-            except EOFError as error:
-                outcome = f"EOF: {error}"
-            self.results.append((time.perf_counter() - began, outcome))
-            if self.rss_of is not None:
-                self.rss.append(self.rss_of())
-            self.stopping.wait(max(0.0, self.interval - (time.perf_counter() - began)))
+            self.rss.append(self.rss_of())
+            self.stopping.wait(self.interval)
+
+    @classmethod
+    def tell(cls, text, timeout):
+        """Writes a line to the poller process and returns the line it answers."""
+        try:
+            cls.process.stdin.write(text.encode() + b"\n")
+            cls.process.stdin.flush()
+            if select.select([cls.process.stdout], [], [], timeout)[0]:
+                answer = cls.process.stdout.readline()
+                if answer.endswith(b"\n"):
+                    return answer.decode()
+        except OSError:
+            pass
+        cls.process.kill()
+        error = cls.process.communicate()[1].decode()[-2000:]
+        cls.process = None
+        raise RuntimeError(f"the healthcheck poller did not answer {text[:40]!r}: {error}")
 
     def __enter__(self):
-        self.thread.start()
+        if HealthPoller.process is None or HealthPoller.process.poll() is not None:
+            program = inspect.getsource(poll_healthcheck) + "\npoll_healthcheck()\n"
+            HealthPoller.process = subprocess.Popen([sys.executable, "-I", "-S", "-c", program], stdin=subprocess.PIPE,
+                                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        orders = {"port": self.port, "interval": self.interval, "request": HEALTH.decode("latin-1"),
+                  "min_polls": self.min_polls, "linger": self.linger}
+        ready = self.tell(json.dumps(orders), 10).split()
+        self.niceness, self.started = int(ready[1]), float(ready[2])
+        if self.rss_of is not None:
+            self.sampler.start()
         return self
 
     def __exit__(self, *exc):
-        deadline = time.monotonic() + 2
-        while len(self.results) < 3 and time.monotonic() < deadline:     # a few polls even for a quick attack
-            time.sleep(0.01)
-        self.stopping.set()
-        self.thread.join(5)
+        try:
+            self.polls = json.loads(self.tell("stop", self.linger + 10))
+        finally:
+            self.stopping.set()
+            if self.sampler.is_alive():
+                self.sampler.join(5)
+        self.results = [(latency, outcome) for latency, outcome, *_ in self.polls]
+
+    @classmethod
+    def close(cls):
+        if cls.process is not None:
+            cls.process.communicate(timeout=10)        # the end of its stdin: it exits
+            cls.process = None
+
+    def distribution(self):
+        latencies = sorted(latency * 1000 for latency, _ in self.results)
+        at = lambda p: latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))]
+        delay = max(poll[4] for poll in self.polls) * 1000
+        return (f"{len(latencies)} polls at nice {self.niceness}, ms: median {at(50):.1f}, p90 {at(90):.1f}, "
+                f"max {latencies[-1]:.1f}; largest start delay {delay:.1f}")
 
     def check(self, what):
-        assert len(self.results) >= 3, f"{what}: only {len(self.results)} healthcheck polls"
-        worst = max(latency for latency, _ in self.results)
+        """Every poll answered 200 "WORKING" in under 50 ms, with no exception. A slow poll is listed with its
+        times: connected at once but the first byte late is the server answering late (its event loop busy);
+        a large start delay is the machine too busy to run the poller on time."""
+        assert len(self.results) >= self.min_polls, f"{what}: only {len(self.results)} healthcheck polls"
+        print(f"healthcheck during {what}: {self.distribution()}")
         failures = [(round(latency * 1000, 1), outcome) for latency, outcome in self.results if outcome != 200]
-        slow = sorted((round(latency * 1000, 1) for latency, _ in self.results if latency >= 0.05), reverse=True)
-        # The poller shares this Python process (and its GIL) and the 2-core machine with the attack's own
-        # threads, so a poll can wait on the client side: nine in ten must take under 50 ms and none over
-        # 250 ms (a server that stalls for a timeout, or queues the healthcheck behind the attack, fails both).
-        assert not failures and len(slow) <= len(self.results) // 10 and worst < 0.25, (
-            f"{what}: {len(self.results)} healthcheck polls on port {self.port}, max latency {worst * 1000:.1f} ms; "
-            f"failed: {failures[:5]}; 50 ms or slower: {slow[:10]}")
+        slow = [[round(value * 1000, 1) if value is not None else None for value in (latency, connected, first, delay, began)]
+                for latency, _, connected, first, delay, began in self.polls if latency >= 0.05]
+        assert not failures and not slow, (
+            f"{what}: healthcheck on port {self.port}: {self.distribution()}; failed: {failures[:5]}; "
+            f"50 ms or slower [whole answer, connected, first byte, start delay, began] ms: {slow[:10]}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def poller_process():
+    """The poller process does not outlive this module."""
+    yield
+    HealthPoller.close()
 
 
 # --- URL and head sizes ----------------------------------------------------------------------------------------

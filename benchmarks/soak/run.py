@@ -2,6 +2,7 @@
 """Soak of one `pinhole serve` under mixed traffic (issue 15; see README.md in this directory).
 
     nice -n 10 .venv/bin/python benchmarks/soak/run.py [--minutes 30] [--concurrency 16] [--binary PATH]
+    .venv/bin/python benchmarks/soak/run.py --rejudge benchmarks/soak/last-run.json [--write]
 
 Starts a real `pinhole serve` (thumbnails and file server) with its data, caches and TMPDIR in a fresh
 temporary directory, uploads the corpus as components, probes what Pinhole answers to each bad URL and
@@ -14,7 +15,10 @@ Every 10 s it samples RSS, open file descriptors and threads of the server and o
 decode workers). At the end the server gets SIGTERM, and the data, cache and temporary directories are
 searched for temporary files left behind. Prints a report, writes benchmarks/soak/last-run.json, and
 exits 1 if a target is missed (unexpected errors, RSS/fds/threads not flat within the tolerance after
-warm-up, temporary files left, processes left, acknowledged uploads lost).
+warm-up, temporary files left, processes left, acknowledged uploads lost). Flat, by default: the means of
+the three thirds of the post-warm-up samples within the tolerance of their mean, and the least-squares
+trend over that period under it (see `steady` and `flat`). --rejudge judges a saved result again from its
+samples, without a server.
 """
 import argparse
 import base64
@@ -875,10 +879,13 @@ def leftovers(server, soak, encode):
 # ----------------------------------------------------------------------------------------------- report
 
 def steady(samples, since, window=6):
-    """Per series, over the samples after warm-up: mean, min, max and the largest deviation from the mean
-    (fraction) of the raw samples, and the same of their rolling medians over `window` samples (a minute):
+    """Per series, over the samples after warm-up (t >= `since`, not the one at rest): the mean; the means of
+    the first, second and last third of the samples and the largest deviation of one from the mean (%); the
+    least-squares slope per hour and the change it makes over the post-warm-up period, relative to the mean
+    (trend %, signed). These judge flatness (see `flat`). As information: min, max and the largest deviation
+    of a raw sample from the mean, and the same of the rolling medians over `window` samples (a minute) -
     what is in flight at the instant of a sample (uploads' temporary files, a 14.7 MP decode) moves the
-    raw numbers by itself; the medians follow a trend. Also the least-squares slope per hour."""
+    raw numbers and the medians by itself; a leak moves the thirds and the trend."""
     points = [s for s in samples if s["t"] >= since and not s.get("at_rest")]
     out = {}
     for group in ("server", "children", "total"):
@@ -892,6 +899,10 @@ def steady(samples, since, window=6):
             tm = sum(times) / len(times)
             var = sum((t - tm) ** 2 for t in times)
             slope = sum((t - tm) * (v - mean) for t, v in zip(times, values)) / var if var else 0.0
+            span = times[-1] - times[0]
+            count = len(values)
+            thirds = [values[i * count // 3:(i + 1) * count // 3] or values for i in range(3)]   # (all, under 3)
+            third_means = [sum(part) / len(part) for part in thirds]
             width = min(window, len(values))
             medians = [sorted(values[i:i + width])[width // 2] for i in range(len(values) - width + 1)]
             median_mean = sum(medians) / len(medians)
@@ -899,12 +910,74 @@ def steady(samples, since, window=6):
             def deviation(vs, m):
                 return round(100 * max(max(vs) - m, m - min(vs)) / m, 1) if m else 0.0
             out[f"{group}_{field.replace('_kib', '_mib')}"] = {
-                "mean": round(mean / scale, 1), "min": round(min(values) / scale, 1), "max": round(max(values) / scale, 1),
+                "mean": round(mean / scale, 1),
+                "thirds_means": [round(m / scale, 1) for m in third_means],
+                "thirds_deviation_pct": deviation(third_means, mean),
+                "slope_per_hour": round(slope * 3600 / scale, 1), "steady_s": round(span, 1),
+                "trend_pct": round(100 * slope * span / mean, 1) if mean else 0.0,
+                "min": round(min(values) / scale, 1), "max": round(max(values) / scale, 1),
                 "deviation_pct": deviation(values, mean),
                 "minute_medians_min": round(min(medians) / scale, 1), "minute_medians_max": round(max(medians) / scale, 1),
                 "minute_medians_deviation_pct": deviation(medians, median_mean),
-                "slope_per_hour": round(slope * 3600 / scale, 1), "samples": len(values)}
+                "samples": len(values)}
     return out
+
+
+JUDGES = {
+    "thirds": "the means of the first, second and last third of the samples each within ±{p:g} % of the mean of "
+              "all, and the least-squares trend changing the series by less than {p:g} % of its mean over the period",
+    "medians": "rolling 1-minute medians within ±{p:g} % of their mean",
+    "raw": "every sample within ±{p:g} % of the mean",
+}
+
+
+def flat(series, judge, flat_pct):
+    """Whether one series of `steady` is flat by `judge` (one of JUDGES)."""
+    if judge == "thirds":
+        return series["thirds_deviation_pct"] <= flat_pct and abs(series["trend_pct"]) < flat_pct
+    if judge == "medians":
+        return series["minute_medians_deviation_pct"] <= flat_pct
+    return series["deviation_pct"] <= flat_pct
+
+
+def flatness(steady_state, judge, flat_pct):
+    """The "<series> flat" targets: the server's and the total's series (the children's are shown, not judged:
+    workers are replaced after `decoder_recycle_after` jobs)."""
+    return {f"{name} flat": flat(s, judge, flat_pct) for name, s in steady_state.items()
+            if name.startswith(("server_", "total_"))}
+
+
+def rejudged(targets, judged):
+    """`targets` with its "<series> flat" entries replaced by `judged`, in the same place."""
+    out = {}
+    for key, ok in targets.items():
+        if key.endswith(" flat"):
+            out.update(judged)
+            judged = {}
+        else:
+            out[key] = ok
+    out.update(judged)
+    return out
+
+
+def rejudge(args):
+    """--rejudge PATH: a saved result judged again with the current rules (its samples, its warm-up unless
+    --warm-up is given, this run's --judge and --flat-pct); printed, and written back with --write.
+    No server is started. 0 when every target is met, 1 when one is missed."""
+    path = Path(args.rejudge)
+    report = json.loads(path.read_text())
+    if args.warm_up is not None:
+        report["warm_up_s"] = round(args.warm_up * report["measured_s"], 1)
+        report["config"]["warm_up"] = args.warm_up
+    report["steady_state"] = steady(report["samples"], report["warm_up_s"])
+    report["config"]["judge"], report["config"]["flat_pct"] = args.judge, args.flat_pct
+    report["targets"] = rejudged(report["targets"], flatness(report["steady_state"], args.judge, args.flat_pct))
+    report["rejudged"] = {"at": time.strftime("%Y-%m-%d %H:%M:%S"), "judge": args.judge, "flat_pct": args.flat_pct}
+    print_report(report)
+    if args.write:
+        path.write_text(json.dumps(report, indent=1, default=str) + "\n")
+        log(f"wrote {path}")
+    return 0 if all(report["targets"].values()) else 1
 
 
 def per_minute(records, duration):
@@ -949,14 +1022,16 @@ def print_report(report):
     for message, count in list(r["server_log"]["by_message"].items())[:8]:
         print(f"{'':<{width}}  {count:>6} x {message}")
     print()
-    judged = "raw samples" if r["config"]["judge"] == "raw" else "rolling 1-minute medians"
-    print(f"after warm-up (t >= {r['warm_up_s']} s), every {SAMPLE_EVERY:g} s; target: {judged} of server and total "
-          f"within ±{r['config']['flat_pct']:g} % of their mean")
-    print(f"  {'series':<18} {'mean':>8} {'min':>8} {'max':>8} {'dev %':>6}  {'med min':>8} {'med max':>8} {'dev %':>6} "
-          f"{'slope/h':>8} {'n':>4}")
+    judge = {"minute": "medians"}.get(r["config"]["judge"], r["config"]["judge"])
+    print(f"after warm-up (t >= {r['warm_up_s']} s), every {SAMPLE_EVERY:g} s; target for server and total: "
+          + JUDGES[judge].format(p=r["config"]["flat_pct"]))
+    print(f"  {'series':<18} {'mean':>8} {'thirds (means)':>22} {'dev %':>6} {'slope/h':>8} {'trend %':>7}   "
+          f"{'min':>8} {'max':>8} {'dev %':>6} {'med min':>8} {'med max':>8} {'dev %':>6} {'n':>4}")
     for name, s in r["steady_state"].items():
-        print(f"  {name:<18} {s['mean']:>8} {s['min']:>8} {s['max']:>8} {s['deviation_pct']:>6}  {s['minute_medians_min']:>8} "
-              f"{s['minute_medians_max']:>8} {s['minute_medians_deviation_pct']:>6} {s['slope_per_hour']:>8} {s['samples']:>4}")
+        thirds = " ".join(str(m) for m in s.get("thirds_means", []))
+        print(f"  {name:<18} {s['mean']:>8} {thirds:>22} {s.get('thirds_deviation_pct', '-'):>6} {s['slope_per_hour']:>8} "
+              f"{s.get('trend_pct', '-'):>7}   {s['min']:>8} {s['max']:>8} {s['deviation_pct']:>6} "
+              f"{s['minute_medians_min']:>8} {s['minute_medians_max']:>8} {s['minute_medians_deviation_pct']:>6} {s['samples']:>4}")
     if r.get("at_rest"):
         a = r["at_rest"]
         print(f"  at rest after the traffic: server RSS {a['server']['rss_kib'] // 1024} MiB, fds {a['server']['fds']}, "
@@ -1015,16 +1090,27 @@ def main():
     default_binary = Path("/work/release-build/release/pinhole")
     parser.add_argument("--binary", default=str(default_binary if default_binary.exists()
                                                 else REPO / ".build" / "debug" / "pinhole"))
-    parser.add_argument("--warm-up", type=float, default=0.2, help="fraction of the run before RSS/fds/threads are judged")
+    parser.add_argument("--warm-up", type=float, default=None,
+                        help="fraction of the run before RSS/fds/threads are judged (0.2; with --rejudge, the saved run's)")
     parser.add_argument("--flat-pct", type=float, default=10.0, help="allowed deviation from the post-warm-up mean")
-    parser.add_argument("--judge", choices=["minute", "raw"], default="minute",
-                        help="flatness of rolling 1-minute medians of the samples (default) or of the raw samples")
+    parser.add_argument("--judge", choices=list(JUDGES), default="thirds",
+                        help="flatness after warm-up: means of the three thirds and the least-squares trend (default), "
+                             "rolling 1-minute medians, or every raw sample, within --flat-pct of the mean")
+    parser.add_argument("--rejudge", metavar="PATH", help="judge a saved result (its samples) with the current rules, "
+                                                          "print the report and exit 0/1; starts no server")
+    parser.add_argument("--write", action="store_true", help="with --rejudge: write the rejudged result back to PATH")
     parser.add_argument("--encode", action="store_true", help="leave review encoding on (off by default, as in the cluster "
                                                               "benchmark: an idle-class encoder under full load only queues)")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--keep", action="store_true", help="keep the work directory's data (the log is always kept)")
     parser.add_argument("--output", default=str(HERE / "last-run.json"))
     args = parser.parse_args()
+    if args.write and not args.rejudge:
+        parser.error("--write goes with --rejudge")
+    if args.rejudge:
+        return rejudge(args)
+    if args.warm_up is None:
+        args.warm_up = 0.2
     duration = args.minutes * 60
 
     def terminate(signum, frame):
@@ -1152,13 +1238,10 @@ def main():
     report["samples"] = sampler.samples
     report["server_exit_during_run"] = sampler.server_exit
     report["server_log"] = server_log_summary(server.log_path)
-    measure = "deviation_pct" if args.judge == "raw" else "minute_medians_deviation_pct"
-    flat = {name: s[measure] <= args.flat_pct for name, s in report["steady_state"].items()
-            if name.startswith(("server_", "total_"))}
     report["at_rest"] = next((s for s in sampler.samples if s.get("at_rest")), None)
     report["targets"] = {
         "no unexpected errors": report["totals"]["unexpected"] == 0 and not soak.error_counts,
-        **{f"{name} flat": ok for name, ok in flat.items()},
+        **flatness(report["steady_state"], args.judge, args.flat_pct),
         "no temp files left": report["leftovers"]["count"] == 0,
         "no processes left": not report["shutdown"]["left_running"],
         "store as acknowledged": not store["acknowledged_but_absent"] and not store["removed_but_present"]

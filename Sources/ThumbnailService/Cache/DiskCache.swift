@@ -153,6 +153,12 @@ public final class DiskCache: Sendable {
         return entry
     }
 
+    /// The size of the entry's file (nil when there is none), without reading it or counting anything.
+    public func storedBytes(_ address: CacheAddress) -> Int? {
+        var info = stat()
+        return stat(address.path, &info) == 0 ? Int(info.st_size) : nil
+    }
+
     /// The entry when the memory layer holds it (counted as a hit), without reading the disk; nil
     /// otherwise, and nothing is counted.
     public func memoryHit(_ address: CacheAddress) -> CacheEntry? {
