@@ -191,8 +191,8 @@ public struct ImagingHandler: Sendable {
     /// milliseconds per megabyte, during which the loop would answer nothing else (a health check included).
     private func cachedEntry(_ cache: DiskCache, _ address: CacheAddress) async throws -> CacheEntry? {
         if let entry = cache.memoryHit(address) { return entry }
-        guard let size = cache.storedBytes(address), size > Self.inlineReadLimit else { return cache.get(address) }
-        return try await NIOThreadPool.singleton.runIfActive { cache.get(address) }
+        guard let size = cache.storedBytes(address), size > Self.inlineReadLimit else { return cache.diskEntry(address) }
+        return try await NIOThreadPool.singleton.runIfActive { cache.diskEntry(address) }
     }
 
     /// From the cache without touching libvips, or rendered once however many ask at the same moment.

@@ -124,7 +124,11 @@ public final class DiskCache: Sendable {
     public func get(group: String, key: String) -> CacheEntry? { get(address(group: group, key: key)) }
 
     public func get(_ address: CacheAddress) -> CacheEntry? {
-        if let entry = memoryHit(address) { return entry }
+        memoryHit(address) ?? diskEntry(address)
+    }
+
+    /// The entry read from its file (without asking the memory layer first), or nil (counted as a miss).
+    public func diskEntry(_ address: CacheAddress) -> CacheEntry? {
         let path = address.path
         guard let data = FileManager.default.contents(atPath: path) else {
             counters.miss()
@@ -349,7 +353,7 @@ public final class DiskCache: Sendable {
     /// Drops every entry whose origin (request path or source URL) contains `text`; returns how many.
     @discardableResult public func purge(originContaining text: String) -> Int {
         var removed = 0
-        for relative in allEntryPaths() {
+        for (relative, _) in Self.scan(root: root) {
             let path = root + "/" + relative
             guard let data = FileManager.default.contents(atPath: path), let entry = Self.decode(Array(data)) else { continue }
             if entry.metadata.origin.contains(text) {
@@ -358,15 +362,6 @@ public final class DiskCache: Sendable {
             }
         }
         return removed
-    }
-
-    func allEntryPaths() -> [String] {
-        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [] }
-        var paths: [String] = []
-        while let path = enumerator.nextObject() as? String {
-            if path.hasSuffix(".entry") { paths.append(path) }
-        }
-        return paths
     }
 
     /// Temporary files untouched for a minute belong to a writer that died (a write takes milliseconds).
@@ -379,30 +374,32 @@ public final class DiskCache: Sendable {
         }
     }
 
-    /// Entries and bytes under a cache directory, read without creating or changing anything.
-    public static func survey(root: String) -> (entries: Int, bytes: Int64) {
-        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return (0, 0) }
-        var entries = 0
-        var bytes: Int64 = 0
+    /// Every entry file under `root` (relative path) with its size and modification time, read without
+    /// creating or changing anything.
+    static func scan(root: String) -> [(relative: String, entry: IndexEntry)] {
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [] }
+        var found: [(String, IndexEntry)] = []
         while let path = enumerator.nextObject() as? String {
             var info = stat()
             guard path.hasSuffix(".entry"), stat(root + "/" + path, &info) == 0 else { continue }
-            entries += 1
-            bytes += Int64(info.st_size)
+            let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+            found.append((path, IndexEntry(size: Int64(info.st_size), lastAccess: modified)))
         }
-        return (entries, bytes)
+        return found
+    }
+
+    /// Entries and bytes under a cache directory (for `pinhole cache stats` beside a running server).
+    public static func survey(root: String) -> (entries: Int, bytes: Int64) {
+        let found = scan(root: root)
+        return (found.count, found.reduce(0) { $0 + $1.entry.size })
     }
 
     private func rebuildIndex() {
-        let fm = FileManager.default
         var index: [String: IndexEntry] = [:]
         var total: Int64 = 0
-        for relative in allEntryPaths() {
-            guard let attributes = try? fm.attributesOfItem(atPath: root + "/" + relative) else { continue }
-            let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
-            let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            index[relative] = IndexEntry(size: size, lastAccess: modified)
-            total += size
+        for (relative, entry) in Self.scan(root: root) {
+            index[relative] = entry
+            total += entry.size
         }
         state.withLockedValue {
             $0.index = index
@@ -436,9 +433,6 @@ public final class DiskCache: Sendable {
         }
         counters.flush()
     }
-
-    /// Writes what was counted since the last write (which otherwise happens about once a second).
-    public func saveStatistics() { counters.flush() }
 
     /// The counts kept for a cache directory by the servers that used it (nil when none has).
     public static func savedCounts(root: String) -> CacheCounts? {
